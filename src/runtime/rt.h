@@ -1,0 +1,131 @@
+/* runtime: the backend interface airlockd drives, and the namespace backend.
+ *
+ * Everything above the backend (exec, files, lifecycle) is written once against this header.
+ * A backend creates a sandbox from a list of read-only layer directories, starts airlock-init
+ * as its PID 1, and speaks the agent protocol (common/proto.h) to it.  Calls on one sandbox
+ * may come from many API threads at once; the channel multiplexes them by request id.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+struct rt_limits {
+    uint32_t cpu_millis;   /* 1000 = one CPU */
+    uint64_t memory_bytes; /* cgroup memory limit (OOM kills inside the sandbox only) */
+    uint64_t disk_bytes;   /* writable layer size quota */
+    uint64_t inodes;       /* writable layer inode quota */
+    uint32_t pids;         /* cgroup pids.max */
+    uint32_t nofile;       /* RLIMIT_NOFILE for user code */
+};
+
+struct rt_spec {
+    const char *id;                /* sandbox id: [a-z0-9]{1,32}; names cgroups and dirs */
+    const char *const *layer_dirs; /* unpacked image layers, lowest first, NULL-terminated */
+    const char *sandbox_dir;       /* per-sandbox host dir (created by the caller, empty) */
+    const char *agent_path;        /* host path of the static airlock-init binary */
+    uid_t uid_base;                /* host uid/gid range [uid_base, uid_base + uid_count) */
+    uint32_t uid_count;            /* at least 65536 */
+    struct rt_limits limits;
+    const char *hostname;
+    /* image config defaults for exec */
+    const char *user;         /* "name", "uid" or "uid:gid"; NULL = root */
+    const char *const *env;   /* "K=V", NULL-terminated; may be NULL */
+    const char *workdir;      /* default cwd; NULL = "/" */
+};
+
+struct rt_exec_req {
+    const char *const *argv; /* NULL-terminated, argv[0] looked up in PATH */
+    const char *const *env;  /* extra "K=V" on top of the image env; may be NULL */
+    const char *cwd;         /* NULL = spec workdir */
+    const char *user;        /* NULL = spec user */
+    uint32_t timeout_ms;     /* 0 = no timeout; on expiry the whole process group is killed */
+    bool tty;
+    uint16_t rows, cols;
+    uint64_t max_output; /* per stream; 0 = default (1 MiB).  Beyond it: truncated = true */
+    const void *stdin_data;
+    size_t stdin_len;
+};
+
+struct rt_exec_result {
+    int exit_code; /* -1 when killed by a signal */
+    int signal;    /* 0 if exited normally */
+    bool timed_out;
+    bool stdout_truncated, stderr_truncated;
+    uint64_t duration_ms;
+    char *out; /* buffered output (caller frees); NUL-terminated for convenience */
+    size_t out_len;
+    char *err;
+    size_t err_len;
+};
+void rt_exec_result_free(struct rt_exec_result *r);
+
+/* Streaming: called from the channel thread for each chunk, in order.  stream 1 = stdout,
+ * 2 = stderr.  A non-zero return cancels the exec (the process group gets SIGKILL). */
+typedef int (*rt_output_fn)(void *ud, int stream, const void *data, size_t len);
+
+enum rt_file_type { RT_FILE_REGULAR = 0, RT_FILE_DIR, RT_FILE_SYMLINK, RT_FILE_OTHER };
+struct rt_stat {
+    char name[256];
+    enum rt_file_type type;
+    uint64_t size;
+    uint32_t mode; /* permission bits */
+    int64_t mtime; /* seconds */
+    uint32_t uid, gid;
+};
+
+/* Called with each chunk of a file read, in order. */
+typedef int (*rt_data_fn)(void *ud, const void *data, size_t len);
+
+struct rt_stats {
+    uint64_t memory_bytes;
+    uint64_t cpu_usec;
+    uint32_t pids;
+    uint64_t disk_bytes;
+};
+
+struct rt_sandbox; /* opaque */
+
+/* Create and start: layers mounted, namespaces made, cgroup limits applied, airlock-init
+ * running and its HELLO received.  On failure nothing is left behind (mounts, cgroups,
+ * processes, files under sandbox_dir). */
+int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struct al_err *err);
+/* Kill everything, unmount, remove cgroups and sandbox_dir contents.  Safe to call on a
+ * sandbox whose agent died.  Frees sb. */
+int rt_sandbox_destroy(struct rt_sandbox *sb, struct al_err *err);
+/* Host pid of the sandbox's PID 1 (for diagnostics and stats). */
+pid_t rt_sandbox_pid(const struct rt_sandbox *sb);
+/* false once the agent channel is gone (agent or sandbox died). */
+bool rt_sandbox_alive(const struct rt_sandbox *sb);
+
+/* Run a command and wait.  With out_fn set, output is streamed to it and not buffered. */
+int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn out_fn, void *ud,
+            struct rt_exec_result *ret, struct al_err *err);
+
+/* File operations, performed by the agent inside the sandbox's mount namespace.  Paths are
+ * absolute sandbox paths; symlinks resolve inside the sandbox. */
+int rt_file_read(struct rt_sandbox *sb, const char *path, uint64_t max_bytes, rt_data_fn fn,
+                 void *ud, struct al_err *err);
+int rt_file_write(struct rt_sandbox *sb, const char *path, const void *data, size_t len,
+                  uint32_t mode, bool append, struct al_err *err);
+int rt_file_list(struct rt_sandbox *sb, const char *path, struct rt_stat **ret, size_t *ret_n,
+                 struct al_err *err);
+int rt_file_stat(struct rt_sandbox *sb, const char *path, struct rt_stat *ret,
+                 struct al_err *err);
+int rt_file_mkdir(struct rt_sandbox *sb, const char *path, uint32_t mode, bool parents,
+                  struct al_err *err);
+int rt_file_remove(struct rt_sandbox *sb, const char *path, bool recursive, struct al_err *err);
+
+int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err *err);
+
+/* After a daemon crash: remove whatever a sandbox with this id left (mounts under
+ * sandbox_dir, cgroups, processes).  Idempotent; missing pieces are not errors. */
+int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err);
+
+/* Host capability probe (cgroup layout, idmapped mounts, Landlock ABI, seccomp), once at
+ * daemon start.  Fails with a clear message when the host cannot run the backend. */
+int rt_host_check(struct al_err *err);

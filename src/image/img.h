@@ -17,18 +17,18 @@
 struct img_store;
 
 struct img_config {
-    char *user;      /* may be NULL */
-    char **env;      /* "K=V", NULL-terminated (never NULL) */
-    char *workdir;   /* may be NULL */
+    char *user;    /* may be NULL */
+    char **env;    /* "K=V", NULL-terminated (never NULL) */
+    char *workdir; /* may be NULL */
     char **entrypoint;
     char **cmd;
 };
 
 struct img_info {
-    char digest[72];       /* manifest digest "sha256:..." */
-    char **layer_dirs;     /* absolute dirs, lowest first, NULL-terminated */
+    char digest[72];   /* manifest digest "sha256:..." */
+    char **layer_dirs; /* absolute dirs, lowest first, NULL-terminated */
     size_t n_layers;
-    uint64_t size;         /* sum of compressed layer sizes */
+    uint64_t size; /* sum of compressed layer sizes */
     struct img_config config;
 };
 void img_info_free(struct img_info *info);
@@ -36,7 +36,7 @@ void img_info_free(struct img_info *info);
 struct img_pull_opts {
     const char *username, *password; /* basic auth, or the credentials for a token service */
     const char *ca_file;             /* extra CA bundle, added to the system CAs */
-    bool plain_http;                 /* allow http:// registries (default: only 127.0.0.1/localhost) */
+    bool plain_http; /* allow http:// registries (default: only 127.0.0.1/localhost) */
     /* progress: bytes done / total for the current image; may be NULL */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;

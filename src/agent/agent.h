@@ -32,9 +32,11 @@ struct agent_outbuf {
 struct agent {
     int ctl_fd;
     int sig_fd;
-    int root_fd;     /* file ops and passwd lookups resolve inside it */
-    bool privileged; /* started with capabilities (the real PID 1 case) */
-    bool is_init;    /* getpid() == 1 */
+    int root_fd;                    /* file ops and passwd lookups resolve inside it */
+    bool privileged;                /* started with capabilities (the real PID 1 case) */
+    gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
+    size_t ngroups;
+    bool is_init; /* getpid() == 1 */
     const char *workdir;
     const char *user_spec; /* default user, NULL = the agent's own uid */
     char **image_env;      /* from --env */

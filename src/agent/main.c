@@ -297,6 +297,14 @@ static int run_loop(struct agent *a)
     al_frame_reader_free(&rd);
     agent_exec_kill_all(a);
     agent_file_abort_all(a);
+    (void)outq_flush(a); /* best effort: the channel may be gone */
+    while (a->outq_head) {
+        struct agent_outbuf *b = a->outq_head;
+        a->outq_head = b->next;
+        free(b);
+    }
+    a->outq_tail = NULL;
+    a->outq_bytes = 0;
     return 0;
 }
 
@@ -415,11 +423,17 @@ int main(int argc, char **argv)
         return 1;
     }
     a.privileged = agent_caps_any_effective();
+    int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
+    a.ngroups = ng > 0 ? (size_t)ng : 0;
     if (gethostname(a.hostname, sizeof(a.hostname) - 1) < 0)
         a.hostname[0] = '\0';
 
     agent_send_json(&a, AL_MSG_HELLO, 0,
                     json_pack("{s:i,s:i}", "version", AL_PROTO_VERSION, "pid", (int)getpid()));
     run_loop(&a);
+    close(a.root_fd);
+    close(a.sig_fd);
+    close(a.ctl_fd);
+    free(a.image_env);
     return 0;
 }

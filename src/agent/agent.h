@@ -48,6 +48,9 @@ struct agent {
     struct agent_fjob *fjobs;
     size_t nfjobs;
     bool quit;
+    bool reconnect; /* --channel: survive the host going away */
+    bool connected;
+    long long next_probe_ms;
 };
 
 /* main.c: queue a frame toward the daemon (never blocks; the loop flushes it). */
@@ -73,7 +76,8 @@ size_t agent_exec_pollfds(struct agent *a, struct pollfd *pfd, void **tags, size
 void agent_exec_event(struct agent *a, void *tag, short revents);
 int agent_exec_timeout_ms(struct agent *a, long long now);
 void agent_exec_timers(struct agent *a, long long now);
-void agent_exec_kill_all(struct agent *a);
+/* Kill every exec's process group (and with `everything`, every process we can see). */
+void agent_exec_kill_all(struct agent *a, bool everything);
 
 /* files.c */
 void agent_file_request(struct agent *a, const struct al_frame *f);

@@ -47,6 +47,11 @@ struct agent_fjob {
     char tmp[64];
 };
 
+static int openat_cloexec(int dfd, const char *name, int flags, mode_t mode)
+{
+    return openat(dfd, name, flags | O_CLOEXEC, mode);
+}
+
 /* ---- identity ---- */
 
 struct fs_ident {
@@ -297,10 +302,8 @@ static void op_write(struct agent *a, const struct al_frame *f, const char *path
     job->mode = (mode_t)mode;
     memcpy(job->name, name, sizeof(name));
     if (append) {
-        job->fd =
-            openat(dfd, name,
-                   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                   (mode_t)mode);
+        int fl = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+        job->fd = openat_cloexec(dfd, name, fl, (mode_t)mode);
         if (job->fd >= 0 && (fstat(job->fd, &st) < 0 || !S_ISREG(st.st_mode))) {
             close(job->fd);
             job->fd = -1;
@@ -315,8 +318,9 @@ static void op_write(struct agent *a, const struct al_frame *f, const char *path
                 rnd[0] = (uint64_t)al_now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)tries;
             snprintf(job->tmp, sizeof(job->tmp), ".airlock-tmp.%016llx%016llx",
                      (unsigned long long)rnd[0], (unsigned long long)rnd[1]);
-            job->fd = openat(dfd, job->tmp,
-                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+            job->fd = openat_cloexec(
+                dfd, job->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
+                0600);
             if (job->fd >= 0 || errno != EEXIST)
                 break;
         }

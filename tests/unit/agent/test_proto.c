@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -811,6 +812,68 @@ static void test_file_owner(void **state)
     al_rm_rf(root2);
 }
 
+/* --channel PATH (virtio-serial in the VM backend): here a raw pty stands in for the port. */
+static void test_channel_path(void **state)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(m >= 0);
+    assert_int_equal(grantpt(m), 0);
+    assert_int_equal(unlockpt(m), 0);
+    char name[128];
+    assert_int_equal(ptsname_r(m, name, sizeof(name)), 0);
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(sl >= 0);
+    struct termios tio;
+    assert_int_equal(tcgetattr(sl, &tio), 0);
+    cfmakeraw(&tio);
+    assert_int_equal(tcsetattr(sl, TCSANOW, &tio), 0);
+
+    const char *bin = getenv("AIRLOCK_INIT");
+    assert_non_null(bin);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(bin, bin, "--channel", name, (char *)NULL);
+        _exit(127);
+    }
+    struct tagent t = {.pid = pid, .fd = m};
+    al_frame_reader_init(&t.rd);
+    struct tframe f;
+    assert_int_equal(tagent_recv(&t, &f, 5000), 1);
+    assert_int_equal(f.type, AL_MSG_HELLO);
+    tframe_clear(&f);
+    close(sl);
+    struct texec e;
+    assert_int_equal(tagent_exec(&t, 1, "{\"command\":[\"echo\",\"over-the-port\"]}", &e, 5000), 0);
+    assert_string_equal(e.out, "over-the-port\n");
+    assert_int_equal(e.exit_code, 0);
+    texec_free(&e);
+    /* a running exec dies when the host side goes away; the agent stays and waits */
+    assert_int_equal(tagent_send(&t, AL_MSG_EXEC, 0, 2,
+                                 "{\"command\":[\"sh\",\"-c\",\"echo $$; exec sleep 100\"]}", NULL,
+                                 0),
+                     0);
+    struct texec e2 = {.id = 2};
+    pid_t child = 0;
+    for (int i = 0; i < 20 && !child; i++) {
+        assert_int_equal(tagent_recv(&t, &f, 5000), 1);
+        texec_feed(&e2, 1, &f);
+        tframe_clear(&f);
+        if (e2.out && e2.out_len)
+            child = (pid_t)strtol(e2.out, NULL, 10);
+    }
+    assert_true(child > 0);
+    close(m);
+    assert_true(wait_gone(child, 3000));
+    sleep_ms(300);
+    int status;
+    assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still running */
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    al_frame_reader_free(&t.rd);
+    texec_free(&e2);
+}
+
 static int stop_files(void **state)
 {
     return files_teardown(state);
@@ -840,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_eof_kills_everything),
         cmocka_unit_test(test_file_magic_links),
         cmocka_unit_test(test_file_owner),
+        cmocka_unit_test(test_channel_path),
         F(test_file_roundtrip),
         F(test_file_escapes),
     };

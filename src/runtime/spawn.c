@@ -309,6 +309,14 @@ static int loopback_up(void)
 
 static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
 {
+    /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
+     * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
+    int t = (int)syscall(SYS_open_tree, AT_FDCWD, ".",
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    TRY(ST_PIVOT, t);
+    TRY(ST_PIVOT, syscall(SYS_move_mount, t, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH));
+    TRY(ST_PIVOT, fchdir(t));
+    close(t);
     /* our own procfs, while the host's is still visible (mount_too_revealing) */
     static const char *const proc_opts[] = {"subset=pid,hidepid=invisible", "hidepid=invisible",
                                             "hidepid=2", NULL};

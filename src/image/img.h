@@ -14,6 +14,8 @@
 
 #include "common/err.h"
 
+#include "common/ids.h"
+
 struct img_store;
 
 struct img_config {
@@ -40,6 +42,8 @@ struct img_pull_opts {
     /* progress: bytes done / total for the current image; may be NULL */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    /* added: a transfer that moves no byte for this long fails (0 = 30 s) */
+    unsigned stall_timeout_s;
 };
 
 int img_store_open(const char *dir, struct img_store **ret, struct al_err *err);
@@ -65,3 +69,19 @@ int img_gc(struct img_store *st, const char *const *keep, struct al_err *err);
 const char *img_builtin_cache_dir(void);
 int img_import_builtin(struct img_store *st, const char *name, struct img_info *ret,
                        struct al_err *err);
+
+/* ---- additions (image engineer) ---- */
+
+/* A parsed registry reference.  host includes the port ("127.0.0.1:5000", "[::1]:5000"). */
+struct img_ref {
+    char host[256];
+    char repo[256];
+    char tag[129];              /* "" when pulled by digest only; "latest" when neither given */
+    char digest[AL_DIGEST_LEN]; /* "" unless "@sha256:..." was given */
+};
+int img_ref_parse(const char *s, struct img_ref *ret, struct al_err *err);
+
+/* The blob and layer directory paths of a store (for diagnostics and tests). */
+const char *img_store_dir(const struct img_store *st);
+/* True when the store holds the manifest blob `digest`. */
+bool img_has_manifest(struct img_store *st, const char *digest);

@@ -812,6 +812,72 @@ static void test_file_owner(void **state)
     al_rm_rf(root2);
 }
 
+static long vm_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+/* A daemon that does not read must not make the agent buffer without bound: output and file
+ * data wait in the pipes (and the file) instead. */
+static void test_backpressure(void **state)
+{
+    const size_t n = 48u << 20;
+    struct texec e = {.id = 30};
+    assert_int_equal(tagent_send(&ag, AL_MSG_EXEC, 0, 30,
+                                 "{\"command\":[\"head\",\"-c\",\"50331648\",\"/dev/zero\"],"
+                                 "\"maxOutput\":100000000}",
+                                 NULL, 0),
+                     0);
+    sleep_ms(700);
+    long rss = vm_rss_kb(ag.pid);
+    assert_true(rss > 0);
+    assert_true(rss < 24 * 1024);
+    assert_int_equal(tagent_wait_execs(&ag, &e, 1, 20000), 0);
+    assert_int_equal(e.out_len, n);
+    assert_false(e.out_trunc);
+    assert_int_equal(e.exit_code, 0);
+    texec_free(&e);
+
+    char path[] = "/tmp/al-agent-big-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)n), 0);
+    close(fd);
+    char json[128];
+    snprintf(json, sizeof(json), "{\"op\":\"read\",\"path\":\"%s\"}", path);
+    assert_int_equal(tagent_send(&ag, AL_MSG_FILE, 0, 31, json, NULL, 0), 0);
+    sleep_ms(700);
+    rss = vm_rss_kb(ag.pid);
+    assert_true(rss < 24 * 1024);
+    size_t got = 0;
+    for (;;) {
+        struct tframe f;
+        assert_int_equal(tagent_recv(&ag, &f, 10000), 1);
+        assert_int_equal(f.id, 31);
+        if (f.type == AL_MSG_RESULT) {
+            assert_int_equal(json_integer_value(json_object_get(f.json, "size")), n);
+            tframe_clear(&f);
+            break;
+        }
+        assert_int_equal(f.type, AL_MSG_FILE_DATA);
+        assert_true(f.flags & AL_FRAME_MORE);
+        got += f.data_len;
+        tframe_clear(&f);
+    }
+    assert_int_equal(got, n);
+    unlink(path);
+}
+
 /* --channel PATH (virtio-serial in the VM backend): here a raw pty stands in for the port. */
 static void test_channel_path(void **state)
 {
@@ -899,6 +965,7 @@ int main(void)
         T(test_caps_dropped),
         T(test_user_switch),
         T(test_malformed),
+        T(test_backpressure),
         cmocka_unit_test(test_env_and_cwd),
         cmocka_unit_test(test_eof_kills_everything),
         cmocka_unit_test(test_file_magic_links),

@@ -36,7 +36,8 @@ struct agent {
     bool privileged;                /* started with capabilities (the real PID 1 case) */
     gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
     size_t ngroups;
-    bool is_init; /* getpid() == 1 */
+    bool is_init;          /* getpid() == 1 */
+    bool setgroups_denied; /* /proc/self/setgroups says "deny" */
     const char *workdir;
     const char *user_spec; /* default user, NULL = the agent's own uid */
     char **image_env;      /* from --env */

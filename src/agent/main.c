@@ -384,6 +384,15 @@ static int ensure_stdio(void)
     return 0;
 }
 
+static bool setgroups_denied(void)
+{
+    char buf[16] = {0};
+    cleanup_close int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
+        return false;
+    return strncmp(buf, "deny", 4) == 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: airlock-init [--channel PATH] [--workdir DIR] [--user SPEC] "
@@ -480,6 +489,7 @@ int main(int argc, char **argv)
         return 1;
     }
     a.privileged = agent_caps_any_effective();
+    a.setgroups_denied = setgroups_denied();
     int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
     a.ngroups = ng > 0 ? (size_t)ng : 0;
     if (gethostname(a.hostname, sizeof(a.hostname) - 1) < 0)

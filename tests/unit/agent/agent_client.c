@@ -27,6 +27,11 @@ void tframe_clear(struct tframe *f)
 
 int tagent_start(struct tagent *t, const char *const *extra)
 {
+    return tagent_start_pre(t, extra, NULL, NULL);
+}
+
+int tagent_start_pre(struct tagent *t, const char *const *extra, void (*pre)(void *), void *ud)
+{
     const char *bin = getenv("AIRLOCK_INIT");
     if (!bin)
         bin = "build/src/agent/airlock-init";
@@ -42,6 +47,8 @@ int tagent_start(struct tagent *t, const char *const *extra)
     if (pid < 0)
         return -errno;
     if (pid == 0) {
+        if (pre)
+            pre(ud);
         if (dup2(sv[1], 3) < 0)
             _exit(126);
         execv(bin, (char *const *)argv);

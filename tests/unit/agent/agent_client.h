@@ -27,6 +27,8 @@ void tframe_clear(struct tframe *f);
 
 /* argv: extra options after the binary (NULL-terminated, may be NULL). */
 int tagent_start(struct tagent *t, const char *const *extra);
+/* Same, running pre(ud) in the child before exec (it _exit()s on failure). */
+int tagent_start_pre(struct tagent *t, const char *const *extra, void (*pre)(void *), void *ud);
 /* Close the channel and wait for the agent to exit; returns its wait status. */
 int tagent_stop(struct tagent *t);
 int tagent_send(struct tagent *t, uint16_t type, uint16_t flags, uint32_t id, const char *json,

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -878,6 +880,58 @@ static void test_backpressure(void **state)
     unlink(path);
 }
 
+static void mount_tmpfs_pre(void *ud)
+{
+    const char *dir = ud;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0)
+        _exit(125);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/keep", dir);
+    int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        _exit(125);
+    close(fd);
+}
+
+/* recursive remove never takes a mount point (or anything in it) along */
+static void test_file_remove_mount_point(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    char root2[] = "/tmp/al-agent-mnt-XXXXXX";
+    assert_non_null(mkdtemp(root2));
+    char mnt[512];
+    snprintf(mnt, sizeof(mnt), "%s/mnt", root2);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    struct tagent t;
+    const char *opts[] = {"--root", root2, NULL};
+    assert_int_equal(tagent_start_pre(&t, opts, mount_tmpfs_pre, mnt), 0);
+    struct tframe f;
+    if (tagent_recv(&t, &f, 5000) != 1) {
+        tagent_stop(&t);
+        rmdir(mnt);
+        rmdir(root2);
+        skip(); /* no mount namespace here */
+    }
+    tframe_clear(&f);
+    json_t *r = NULL;
+    assert_int_equal(tagent_file(&t, 1, "{\"op\":\"remove\",\"path\":\"/mnt\",\"recursive\":true}",
+                                 NULL, 0, &r, NULL, NULL),
+                     0);
+    json_t *err = json_object_get(r, "error");
+    assert_non_null(err);
+    assert_int_equal(json_integer_value(json_object_get(err, "errno")), EBUSY);
+    json_decref(r);
+    assert_int_equal(
+        tagent_file(&t, 2, "{\"op\":\"stat\",\"path\":\"/mnt/keep\"}", NULL, 0, &r, NULL, NULL), 0);
+    assert_null(json_object_get(r, "error"));
+    json_decref(r);
+    tagent_stop(&t);
+    rmdir(mnt);
+    rmdir(root2);
+}
+
 /* --channel PATH (virtio-serial in the VM backend): here a raw pty stands in for the port. */
 static void test_channel_path(void **state)
 {
@@ -971,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_file_magic_links),
         cmocka_unit_test(test_file_owner),
         cmocka_unit_test(test_channel_path),
+        cmocka_unit_test(test_file_remove_mount_point),
         F(test_file_roundtrip),
         F(test_file_escapes),
     };

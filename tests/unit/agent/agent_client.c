@@ -1,6 +1,7 @@
 #include "agent_client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -262,4 +263,40 @@ int tagent_file(struct tagent *t, uint32_t id, const char *json, const void *dat
         }
         tframe_clear(&f);
     }
+}
+
+long tparse_long(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\n' || *end == '\r')
+        end++;
+    return *end ? -1 : v;
+}
+
+void tsleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* true once pid is gone (or a zombie nobody will see again) */
+bool twait_gone(pid_t pid, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+            return true;
+        char path[64], buf[256] = {0};
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            char *rp = strrchr(buf, ')');
+            if (n && rp && rp[1] == ' ' && rp[2] == 'Z')
+                return true;
+        }
+        tsleep_ms(10);
+    }
+    return false;
 }

@@ -60,3 +60,8 @@ int tagent_wait_execs(struct tagent *t, struct texec *ex, size_t n, int timeout_
 int tagent_file(struct tagent *t, uint32_t id, const char *json, const void *data, size_t len,
                 json_t **ret_result, uint8_t **ret_data, size_t *ret_len);
 long long tnow_ms(void);
+/* strtol of the whole string (trailing whitespace allowed); -1 otherwise. */
+long tparse_long(const char *s);
+void tsleep_ms(int ms);
+/* true once pid is gone or a zombie */
+bool twait_gone(pid_t pid, int ms);

@@ -146,9 +146,15 @@ void texec_free(struct texec *e)
     memset(e, 0, sizeof(*e));
 }
 
-static void append(char **buf, size_t *len, const uint8_t *d, size_t n)
+static void append(char **buf, size_t *len, size_t *cap, const uint8_t *d, size_t n)
 {
-    *buf = realloc(*buf, *len + n + 1);
+    if (!*buf || *len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n + 1)
+            nc *= 2;
+        *buf = realloc(*buf, nc);
+        *cap = nc;
+    }
     memcpy(*buf + *len, d, n);
     *len += n;
     (*buf)[*len] = 0;
@@ -166,10 +172,10 @@ bool texec_feed(struct texec *ex, size_t n, const struct tframe *f)
             e->pid = (pid_t)json_integer_value(json_object_get(f->json, "pid"));
             break;
         case AL_MSG_STDOUT:
-            append(&e->out, &e->out_len, f->data, f->data_len);
+            append(&e->out, &e->out_len, &e->out_cap, f->data, f->data_len);
             break;
         case AL_MSG_STDERR:
-            append(&e->err, &e->err_len, f->data, f->data_len);
+            append(&e->err, &e->err_len, &e->err_cap, f->data, f->data_len);
             break;
         case AL_MSG_EXIT:
             e->exited = true;
@@ -193,9 +199,9 @@ bool texec_feed(struct texec *ex, size_t n, const struct tframe *f)
             return false;
         }
         if (!e->out)
-            append(&e->out, &e->out_len, (const uint8_t *)"", 0);
+            append(&e->out, &e->out_len, &e->out_cap, (const uint8_t *)"", 0);
         if (!e->err)
-            append(&e->err, &e->err_len, (const uint8_t *)"", 0);
+            append(&e->err, &e->err_len, &e->err_cap, (const uint8_t *)"", 0);
         return true;
     }
     return false;

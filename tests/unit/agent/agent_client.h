@@ -42,6 +42,7 @@ struct texec {
     pid_t pid;
     char *out, *err; /* NUL-terminated */
     size_t out_len, err_len;
+    size_t out_cap, err_cap;
     int exit_code, signal;
     bool timed_out, out_trunc, err_trunc;
     long long duration_ms;

@@ -196,7 +196,8 @@ static pid_t spawn(struct agent_child_args *c, int *ret_exec_err, struct al_err 
         }
         /* the child exits 125; the SIGCHLD handler reaps it */
         return al_err_sys(err, rep.err == ENOENT ? AL_ERR_NOT_FOUND : AL_ERR_INVALID,
-                          rep.err ? rep.err : EIO, "%s %s", agent_child_stage_name(rep.stage),
+                          rep.err ? rep.err : EIO, "%s%s%s", agent_child_stage_name(rep.stage),
+                          rep.stage == AGENT_STAGE_CHDIR ? " " : "",
                           rep.stage == AGENT_STAGE_CHDIR ? c->cwd : "");
     }
     return pid;

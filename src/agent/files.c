@@ -92,14 +92,16 @@ static void result_error(struct agent *a, uint32_t id, int code, const char *wha
 {
     char msg[512];
     snprintf(msg, sizeof(msg), "%s %.256s: %s", what, path, strerror(code));
-    agent_send_json(a, AL_MSG_RESULT, id,
-                    json_pack("{s:{s:i,s:s}}", "error", "errno", code, "message", msg));
+    agent_send_json(
+        a, AL_MSG_RESULT, id,
+        json_pack("{s:{s:i,s:o}}", "error", "errno", code, "message", agent_json_text(msg)));
 }
 
 static void result_msg(struct agent *a, uint32_t id, int code, const char *msg)
 {
-    agent_send_json(a, AL_MSG_RESULT, id,
-                    json_pack("{s:{s:i,s:s}}", "error", "errno", code, "message", msg));
+    agent_send_json(
+        a, AL_MSG_RESULT, id,
+        json_pack("{s:{s:i,s:o}}", "error", "errno", code, "message", agent_json_text(msg)));
 }
 
 static void result_ok_size(struct agent *a, uint32_t id, uint64_t size)

@@ -234,6 +234,13 @@ static void test_file_roundtrip(void **state)
     assert_int_equal(fop("{\"op\":\"read\"}", NULL, 0, NULL, NULL, NULL), EINVAL);
     assert_int_equal(fop("{\"op\":\"remove\",\"path\":\"/\"}", NULL, 0, NULL, NULL, NULL), EINVAL);
     assert_int_equal(fop("not json", NULL, 0, NULL, NULL, NULL), EINVAL);
+    /* an error message that a bounded format cuts inside a UTF-8 character still arrives */
+    char json[1024], *p = json;
+    p += snprintf(p, 64, "{\"op\":\"read\",\"path\":\"/");
+    for (int k = 0; k < 150; k++)
+        p += snprintf(p, 8, "\xc3\xa9%s", k % 60 == 59 ? "/" : "");
+    snprintf(p, 8, "\"}");
+    assert_int_equal(fop(json, NULL, 0, NULL, NULL, NULL), ENOENT);
 }
 
 static void test_file_escapes(void **state)

@@ -35,6 +35,7 @@ struct agent {
     int ctl_fd;
     int sig_fd;
     int root_fd;                    /* file ops and passwd lookups resolve inside it */
+    int null_fd;                    /* /dev/null, opened before any user code ran */
     bool privileged;                /* started with capabilities (the real PID 1 case) */
     gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
     size_t ngroups;

@@ -417,7 +417,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1};
+    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1, .null_fd = -1};
     const char *channel = NULL, *root = "/";
     size_t nenv = 0;
     static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
@@ -504,6 +504,13 @@ int main(int argc, char **argv)
         log_error("open root %s: %s", root, strerror(errno));
         return 1;
     }
+    a.null_fd = open("/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    struct stat nst;
+    if (a.null_fd < 0 || fstat(a.null_fd, &nst) < 0 || !S_ISCHR(nst.st_mode)) {
+        log_error("/dev/null is missing or not a device");
+        return 1;
+    }
+    al_fd_nonblock(a.null_fd, false);
     a.privileged = agent_caps_any_effective();
     a.setgroups_denied = setgroups_denied();
     int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
@@ -519,6 +526,7 @@ int main(int argc, char **argv)
     }
     run_loop(&a);
     close(a.root_fd);
+    close(a.null_fd);
     close(a.sig_fd);
     close(a.ctl_fd);
     free(a.image_env);

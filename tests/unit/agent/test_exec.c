@@ -305,6 +305,17 @@ static void test_tty(void **state)
     assert_non_null(strstr(t.out, "got:abc"));
     assert_non_null(strstr(t.out, "40 120"));
     texec_free(&t);
+
+    /* EOF on a tty stdin is VEOF: cat ends */
+    struct texec c = {.id = 18};
+    assert_int_equal(tagent_send(&ag, AL_MSG_EXEC, 0, 18,
+                                 "{\"command\":[\"cat\"],\"tty\":true,\"stdin\":true}", NULL, 0),
+                     0);
+    assert_int_equal(tagent_send(&ag, AL_MSG_STDIN, AL_FRAME_EOF, 18, NULL, "line\n", 5), 0);
+    assert_int_equal(tagent_wait_execs(&ag, &c, 1, 5000), 0);
+    assert_int_equal(c.exit_code, 0);
+    assert_non_null(strstr(c.out, "line"));
+    texec_free(&c);
 }
 
 static void test_env_and_cwd(void **state)
@@ -321,6 +332,18 @@ static void test_env_and_cwd(void **state)
     assert_non_null(
         strstr(e.out, "req 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
     assert_non_null(strstr(e.out, "/tmp\nhome\n"));
+    texec_free(&e);
+    /* env as an object works too */
+    assert_int_equal(tagent_exec(&t, 4,
+                                 "{\"command\":[\"sh\",\"-c\",\"echo $FOO\"],"
+                                 "\"env\":{\"FOO\":\"obj\"}}",
+                                 &e, 5000),
+                     0);
+    assert_string_equal(e.out, "obj\n");
+    texec_free(&e);
+    assert_int_equal(
+        tagent_exec(&t, 5, "{\"command\":[\"true\"],\"env\":[\"NOEQUALS\"]}", &e, 5000), 0);
+    assert_true(e.error);
     texec_free(&e);
     assert_int_equal(tagent_exec(&t, 2, "{\"command\":[\"pwd\"],\"cwd\":\"/\"}", &e, 5000), 0);
     assert_string_equal(e.out, "/\n");

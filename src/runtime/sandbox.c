@@ -341,7 +341,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     if (sb->cg.v2 >= 0)
         cgfd = open(sb->cg.dirs[sb->cg.v2], O_PATH | O_DIRECTORY | O_CLOEXEC);
     plan.cgroup_fd = cgfd;
-    if (v1 && pipe2(go, O_CLOEXEC) < 0) {
+    if (v1 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
         r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
         goto fail;
     }
@@ -351,7 +351,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         close(TAKE_FD(cgfd));
         plan.cgroup_fd = -1;
         v1 = true;
-        if (go[0] < 0 && pipe2(go, O_CLOEXEC) < 0) {
+        if (go[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
             r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
             goto fail;
         }
@@ -370,8 +370,9 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     if (v1) {
         r = rt_cg_attach(&sb->cg, setup_pid, plan.cgroup_fd >= 0, err);
-        if (r >= 0 && write(go[1], "g", 1) != 1)
-            r = al_err_sys(err, AL_ERR_INTERNAL, errno, "sandbox %s: wake setup", spec->id);
+        /* if the setup already died, its report below says why */
+        if (r >= 0)
+            (void)!send(go[1], "g", 1, MSG_NOSIGNAL);
         close(TAKE_FD(go[1]));
         if (r < 0)
             goto fail;

@@ -361,6 +361,17 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
         TRY(ST_FDS, dup2(null, fd));
     TRY(ST_FDS, dup2(ctl, 3));
     TRY(ST_FDS, syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC));
+    /* nothing of the daemon's signal state or umask reaches the agent */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved signals: fine */
+    sigset_t none;
+    sigemptyset(&none);
+    TRY(ST_FDS, sigprocmask(SIG_SETMASK, &none, NULL));
+    umask(022);
     TRY(ST_LANDLOCK, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     r = rt_landlock_apply(p->landlock_abi);
     if (r < 0)

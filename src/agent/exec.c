@@ -222,7 +222,10 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
         al_err_set(&err, AL_ERR_LIMIT, EAGAIN, "EXEC: too many running execs");
         goto fail;
     }
-    struct agent_child_args c = {.argv = r.argv, .tty_fd = -1, .privileged = a->privileged};
+    struct agent_child_args c = {.argv = r.argv,
+                                 .tty_fd = -1,
+                                 .privileged = a->privileged,
+                                 .setgroups_denied = a->setgroups_denied};
     if (agent_resolve_user(a, r.user ? r.user : a->user_spec, &c.user, &err) < 0)
         goto fail;
     int rc = build_env(a, &r, &c.user, &envp);
@@ -569,7 +572,7 @@ void agent_exec_timers(struct agent *a, long long now)
     }
 }
 
-void agent_exec_kill_all(struct agent *a)
+void agent_exec_kill_all(struct agent *a, bool everything)
 {
     for (struct agent_exec *e = a->execs; e; e = e->next) {
         if (!e->exited) {
@@ -577,7 +580,7 @@ void agent_exec_kill_all(struct agent *a)
             kill(e->pid, SIGKILL);
         }
     }
-    if (a->is_init)
+    if (everything)
         kill(-1, SIGKILL); /* PID 1 of the sandbox: nothing inside outlives it */
     while (a->execs) {
         struct agent_exec *e = a->execs;

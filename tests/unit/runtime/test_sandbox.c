@@ -239,6 +239,88 @@ static void test_destroy_during_exec(void **state)
     assert_int_equal(rmdir(saved), 0);
 }
 
+struct collect {
+    char *buf;
+    size_t len, cap;
+};
+
+static int collect_cb(void *ud, const void *data, size_t len)
+{
+    struct collect *c = ud;
+    if (c->len + len > c->cap) {
+        c->cap = (c->len + len) * 2;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+    return 0;
+}
+
+static void test_files(void **state)
+{
+    if (!ready)
+        skip();
+    struct rt_sandbox *sb = make("rtunitfiles");
+    struct al_err err;
+    size_t big = (3u << 20) + 12345; /* several chunks */
+    char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 7 + i / 4096);
+    if (rt_file_write(sb, "/tmp/a.bin", data, big, 0640, false, &err) < 0)
+        fail_msg("write: %s", err.msg);
+    struct collect c = {0};
+    if (rt_file_read(sb, "/tmp/a.bin", 0, collect_cb, &c, &err) < 0)
+        fail_msg("read: %s", err.msg);
+    assert_int_equal(c.len, big);
+    assert_memory_equal(c.buf, data, big);
+    struct rt_stat st;
+    assert_int_equal(rt_file_stat(sb, "/tmp/a.bin", &st, &err), 0);
+    assert_int_equal(st.type, RT_FILE_REGULAR);
+    assert_int_equal(st.size, big);
+    assert_int_equal(st.mode, 0640);
+    assert_string_equal(st.name, "a.bin");
+    /* the file is really there for user code */
+    struct rt_exec_result res;
+    assert_int_equal(sh(sb, "wc -c < /tmp/a.bin", &res, &err), 0);
+    rt_exec_result_free(&res);
+    assert_int_equal(rt_file_write(sb, "/tmp/a.bin", "tail", 4, 0, true, &err), 0);
+    assert_int_equal(rt_file_stat(sb, "/tmp/a.bin", &st, &err), 0);
+    assert_int_equal(st.size, big + 4);
+    /* bounded read */
+    c.len = 0;
+    assert_true(rt_file_read(sb, "/tmp/a.bin", 1000, collect_cb, &c, &err) < 0);
+    assert_int_equal(err.kind, AL_ERR_TOO_LARGE);
+    assert_true(c.len <= 1000);
+    assert_int_equal(rt_file_mkdir(sb, "/tmp/d/e/f", 0755, true, &err), 0);
+    assert_int_equal(rt_file_write(sb, "/tmp/d/e/f/x", "x", 1, 0, false, &err), 0);
+    struct rt_stat *ents;
+    size_t n;
+    assert_int_equal(rt_file_list(sb, "/tmp", &ents, &n, &err), 0);
+    bool saw_a = false, saw_d = false;
+    for (size_t i = 0; i < n; i++) {
+        saw_a |= !strcmp(ents[i].name, "a.bin") && ents[i].type == RT_FILE_REGULAR;
+        saw_d |= !strcmp(ents[i].name, "d") && ents[i].type == RT_FILE_DIR;
+    }
+    free(ents);
+    assert_true(saw_a && saw_d);
+    assert_true(rt_file_remove(sb, "/tmp/d", false, &err) < 0);
+    assert_int_equal(rt_file_remove(sb, "/tmp/d", true, &err), 0);
+    assert_true(rt_file_stat(sb, "/tmp/d", &st, &err) < 0);
+    assert_int_equal(err.kind, AL_ERR_NOT_FOUND);
+    assert_true(rt_file_read(sb, "/nonexistent", 0, collect_cb, &c, &err) < 0);
+    assert_int_equal(err.kind, AL_ERR_NOT_FOUND);
+    assert_true(rt_file_write(sb, "relative", "x", 1, 0, false, &err) < 0);
+    assert_int_equal(err.kind, AL_ERR_INVALID);
+    /* symlinks resolve inside the sandbox: /etc/passwd here is the layer's, not the host's */
+    assert_int_equal(sh(sb, "ln -s /../../../../etc /tmp/up", &res, &err), 0);
+    rt_exec_result_free(&res);
+    c.len = 0;
+    assert_true(rt_file_read(sb, "/tmp/up/shadow", 0, collect_cb, &c, &err) < 0);
+    free(c.buf);
+    free(data);
+    destroy(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_stream_cancel),
         cmocka_unit_test(test_agent_death_fails_waiters),
         cmocka_unit_test(test_destroy_during_exec),
+        cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

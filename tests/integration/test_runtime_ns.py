@@ -328,3 +328,36 @@ def test_create_is_fast(layer):
     created, res, p = run(layer, "true", "--repeat", "3")
     assert created["createMs"] < 1000
     assert all(r["execMs"] < 1000 for r in res)
+
+
+def test_pid1_holds_no_host_fds(layer):
+    pr = subprocess.Popen([RT_RUN, layer, "--", "sleep", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        c = json.loads(pr.stdout.readline())["created"]
+        fds = {}
+        for fd in os.listdir("/proc/%d/fd" % c["pid"]):
+            fds[int(fd)] = os.readlink("/proc/%d/fd/%s" % (c["pid"], fd))
+        assert fds[0] == fds[1] == fds[2] == "/dev/null", fds
+        assert fds[3].startswith("socket:"), fds
+        for fd, target in fds.items():
+            # paths are shown relative to the sandbox root; nothing else from the host
+            assert target in ("/dev/null", "/") or target.split(":")[0] in (
+                "socket", "pipe", "anon_inode"), (fd, target)
+    finally:
+        pr.wait(30)
+
+
+def test_exec_timeout(layer):
+    r = one(layer, ["sleep", "10"], "--timeout", "300")
+    assert r["timedOut"] and r["signal"] == 9, r
+    assert r["durationMs"] < 5000
+
+
+def test_output_truncated(layer):
+    r = one(layer, "yes | head -c 100000", "--max-output", "1000")
+    assert len(r["stdout"]) == 1000 and r["stdoutTruncated"], (len(r["stdout"]), r["stdoutTruncated"])
+
+
+def test_nofile_rlimit(layer):
+    r = one(layer, "ulimit -n; ulimit -c", "--nofile", "77")
+    assert r["stdout"].split() == ["77", "0"], r

@@ -22,12 +22,29 @@ AGENT = os.path.join(BUILD, "src", "agent", "airlock-init")
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
 
+def is_static(path):
+    """No PT_INTERP program header: runs inside a sandbox without a libc."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            return False
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", ph, i * phentsize)[0] != 3 for i in range(phnum))
+
+
 def _need():
     if os.geteuid() != 0:
         pytest.skip("namespace backend tests run as root")
     for p in (RT_RUN, PROBE, AGENT):
         if not os.path.exists(p):
             pytest.skip("%s not built" % p)
+    for p in (PROBE, AGENT):
+        if not is_static(p):
+            pytest.skip("%s is not static (sanitizer build): cannot run inside a sandbox" % p)
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static not installed")
     r = subprocess.run([RT_RUN, "--check"], capture_output=True, text=True)

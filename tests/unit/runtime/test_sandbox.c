@@ -3,6 +3,7 @@
  * is in flight, a dead agent, stats. */
 #include "../common/harness.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,10 +21,30 @@ static char sbdir[64];
 static const char *agent;
 static bool ready;
 
+/* No PT_INTERP: the agent must run in a sandbox without a libc (a sanitizer build's is not). */
+static bool is_static(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    Elf64_Ehdr eh;
+    bool ok = pread(fd, &eh, sizeof(eh), 0) == sizeof(eh) && !memcmp(eh.e_ident, ELFMAG, 4) &&
+              eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 64;
+    for (int i = 0; ok && i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        ok = pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) ==
+                 sizeof(ph) &&
+             ph.p_type != PT_INTERP;
+    }
+    close(fd);
+    return ok;
+}
+
 static int group_setup(void **state)
 {
     agent = getenv("RT_AGENT");
-    if (geteuid() != 0 || !agent || access(agent, X_OK) != 0 || access("/bin/busybox", X_OK))
+    if (geteuid() != 0 || !agent || access(agent, X_OK) != 0 || access("/bin/busybox", X_OK) ||
+        !is_static(agent))
         return 0;
     struct al_err err;
     if (rt_host_check(&err) < 0)

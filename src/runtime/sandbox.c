@@ -319,6 +319,12 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     plan.seccomp = prog;
+    plan.agent_fd = rt_agent_fd(spec->agent_path);
+    if (plan.agent_fd == -ENOENT || plan.agent_fd == -EACCES || plan.agent_fd == -EINVAL) {
+        r = al_err_sys(err, AL_ERR_INVALID, -plan.agent_fd, "sandbox %s: agent %s", spec->id,
+                       spec->agent_path);
+        goto fail;
+    }
     plan.landlock_abi = landlock_abi_cached;
     plan.userns_fd = rt_userns_make(spec->uid_base, spec->uid_count, err);
     if (plan.userns_fd < 0) {
@@ -388,6 +394,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     close(setup);
     close(rep[0]);
     close(plan.userns_fd);
+    if (plan.agent_fd >= 0)
+        close(plan.agent_fd);
     rt_plan_free(&plan);
     *ret = sb;
     return 0;
@@ -409,6 +417,8 @@ fail:
         close(cgfd);
     if (plan.userns_fd >= 0)
         close(plan.userns_fd);
+    if (plan.agent_fd >= 0)
+        close(plan.agent_fd);
     rt_plan_free(&plan);
     teardown(sb, NULL);
     sandbox_free(sb);

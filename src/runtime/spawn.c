@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,7 +105,7 @@ const char *rt_stage_name(int stage)
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg)
 {
     memset(p, 0, sizeof(*p));
-    p->userns_fd = p->report_fd = p->ctl_fd = p->cgroup_fd = p->go_fd = -1;
+    p->userns_fd = p->report_fd = p->ctl_fd = p->cgroup_fd = p->go_fd = p->agent_fd = -1;
     p->sbdir = spec->sandbox_dir;
     p->agent_path = spec->agent_path;
     p->hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
@@ -280,13 +281,17 @@ static void populate_root(const struct rt_plan *p)
     TRY(ST_DEV, mount("airlock-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, p->dev_opts));
     int dev = open("dev", O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     TRY(ST_DEV, dev);
-    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    /* real nodes on a tmpfs the host mounted: no bind mounts of the host's devtmpfs, whose
+     * mountinfo would show host details */
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-        char src[32] = "/dev/", dst[32] = "dev/";
-        memcpy(src + 5, nodes[i], strlen(nodes[i]) + 1);
-        memcpy(dst + 4, nodes[i], strlen(nodes[i]) + 1);
-        TRY(ST_DEV, touch(dev, nodes[i], 0666));
-        TRY(ST_DEV, bind_flags(src, dst, MS_NOEXEC)); /* writable device, nosuid,noexec */
+        TRY(ST_DEV,
+            mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)));
+        TRY(ST_DEV, fchmodat(dev, nodes[i].name, 0666, 0));
     }
     TRY(ST_DEV, mkdirat(dev, "pts", 0755));
     TRY(ST_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, p->pts_opts));
@@ -303,7 +308,16 @@ static void populate_root(const struct rt_plan *p)
     TRY(ST_AGENT, mount("airlock", ".airlock", "tmpfs", MS_NOSUID | MS_NODEV,
                         "size=4k,nr_inodes=8,mode=0755"));
     TRY(ST_AGENT, touch(AT_FDCWD, ".airlock/init", 0755));
-    TRY(ST_AGENT, bind_flags(p->agent_path, ".airlock/init", MS_RDONLY | MS_NODEV));
+    int t = p->agent_fd < 0 ? -1
+                            : (int)syscall(SYS_open_tree, p->agent_fd, "init",
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (t >= 0) {
+        TRY(ST_AGENT,
+            syscall(SYS_move_mount, t, "", AT_FDCWD, ".airlock/init", MOVE_MOUNT_F_EMPTY_PATH));
+        close(t);
+    } else {
+        TRY(ST_AGENT, bind_flags(p->agent_path, ".airlock/init", MS_RDONLY | MS_NODEV));
+    }
     TRY(ST_AGENT, mount(NULL, ".airlock", NULL,
                         MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
 }

@@ -378,3 +378,15 @@ def test_output_truncated(layer):
 def test_nofile_rlimit(layer):
     r = one(layer, "ulimit -n; ulimit -c", "--nofile", "77")
     assert r["stdout"].split() == ["77", "0"], r
+
+
+@pytest.mark.security
+def test_mountinfo_shows_no_host_paths(layer):
+    created, res, p = run(layer, "cat /proc/self/mountinfo")
+    mi = res[0]["stdout"]
+    assert mi.strip(), mi
+    for bad in (layer, created["dir"], os.path.dirname(AGENT), "devtmpfs"):
+        assert bad not in mi, (bad, mi)
+    targets = {l.split()[4] for l in mi.splitlines()}
+    assert targets <= {"/", "/dev", "/dev/pts", "/dev/shm", "/sys", "/.airlock",
+                       "/.airlock/init", "/proc"}, targets

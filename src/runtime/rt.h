@@ -65,7 +65,9 @@ struct rt_exec_result {
 void rt_exec_result_free(struct rt_exec_result *r);
 
 /* Streaming: called from the channel thread for each chunk, in order.  stream 1 = stdout,
- * 2 = stderr.  A non-zero return cancels the exec (the process group gets SIGKILL). */
+ * 2 = stderr.  A non-zero return cancels the exec (the process group gets SIGKILL).
+ * While it runs, no other frame of that sandbox is dispatched: it must not block for long
+ * and must not wait on another call to the same sandbox (rt_data_fn likewise). */
 typedef int (*rt_output_fn)(void *ud, int stream, const void *data, size_t len);
 
 enum rt_file_type { RT_FILE_REGULAR = 0, RT_FILE_DIR, RT_FILE_SYMLINK, RT_FILE_OTHER };

@@ -59,6 +59,7 @@ int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
 enum rt_sc_cmp {
     RT_SC_ALWAYS = 0, /* no argument filter */
     RT_SC_MASKED_EQ,  /* (arg[argno] & mask) == value */
+    RT_SC_GE,         /* arg[argno] >= value (unsigned 64-bit) */
 };
 
 struct rt_sc_rule {

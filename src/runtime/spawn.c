@@ -341,8 +341,23 @@ static int loopback_up(void)
     return r;
 }
 
+/* In the sandbox's netns, through the host procfs still mounted at /proc: no IPv6. */
+static void ipv6_off(void)
+{
+    static const char *const knobs[] = {"/proc/sys/net/ipv6/conf/all/disable_ipv6",
+                                        "/proc/sys/net/ipv6/conf/default/disable_ipv6"};
+    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+        int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* kernel without IPv6 */
+        (void)!write(fd, "1", 1);
+        close(fd);
+    }
+}
+
 static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
 {
+    ipv6_off();
     /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
      * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
     int t = (int)syscall(SYS_open_tree, AT_FDCWD, ".",

@@ -281,8 +281,8 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
         if (r >= 0)
             r = write_at(parent, "cgroup.subtree_control", val);
         if (r < 0 && c != RT_CG_CPU)
-            return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s",
-                              ctrl_names[c], parent);
+            return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s", ctrl_names[c],
+                              parent);
     }
     return 0;
 }
@@ -461,13 +461,16 @@ int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret)
 {
     uint64_t v;
     int m = cg->idx[RT_CG_MEMORY];
-    if (m >= 0 && read_u64_at(cg->dirs[m], cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes",
-                              &v) == 0)
+    if (m >= 0 && read_u64_at(cg->dirs[m],
+                              cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes", &v) == 0)
         ret->memory_bytes = v;
     int p = cg->idx[RT_CG_PIDS];
     if (p >= 0 && read_u64_at(cg->dirs[p], "pids.current", &v) == 0)
         ret->pids = (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
+    int c = cg->idx[RT_CG_CPU];
     if (cg->v2 >= 0 && read_key_at(cg->dirs[cg->v2], "cpu.stat", "usage_usec", &v) == 0)
         ret->cpu_usec = v;
+    else if (c >= 0 && !cg->is_v2[c] && read_u64_at(cg->dirs[c], "cpuacct.usage", &v) == 0)
+        ret->cpu_usec = v / 1000; /* v1 with cpu,cpuacct co-mounted */
     return 0;
 }

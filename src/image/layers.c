@@ -57,6 +57,7 @@ static int unpack_layer(struct img_store *st, const struct img_desc *d, struct a
             rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "open layer temp dir");
             goto out;
         }
+        (void)fchmod(root, 0755); /* the tar's "./" entry may change it */
         struct img_fd_rd f;
         struct img_rd raw, plain;
         img_fd_rd_init(&f, bfd, 0, &raw);

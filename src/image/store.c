@@ -56,6 +56,8 @@ int img_store_open(const char *dir, struct img_store **ret, struct al_err *err)
     st->blobs_fd =
         openat(st->dir_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     st->layers_fd = openat(st->dir_fd, "layers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (st->layers_fd >= 0)
+        (void)fchmod(st->layers_fd, 0711);
     if (st->blobs_fd < 0 || st->layers_fd < 0) {
         rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "image store: open %s/blobs|layers", dir);
         img_store_free(st);

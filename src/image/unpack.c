@@ -129,11 +129,15 @@ static int open_parent(struct unpack *u, const char *path, struct al_err *err)
             if (*p == '/')
                 p++;
             int nfd = openat2_beneath(cur, comp, O_RDONLY | O_DIRECTORY);
+            bool made = false;
             if (nfd == -ENOENT) {
                 if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
                     return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: mkdir '%.200s'", path);
+                made = true;
                 nfd = openat2_beneath(cur, comp, O_RDONLY | O_DIRECTORY);
             }
+            if (made && nfd >= 0)
+                (void)fchmod(nfd, 0755); /* implicit directories: 0755 whatever the umask */
             if (nfd == -ELOOP || nfd == -EXDEV || nfd == -ENOTDIR)
                 return al_err_set(err, AL_ERR_INVALID, EPERM,
                                   "layer entry's parent '%.200s' goes through a symlink (or is "

@@ -218,8 +218,9 @@ static int do_entry(struct unpack *u, struct img_tar *t, const struct img_tar_en
     if (path[0] == '\0') { /* the root itself */
         if (e->type != IMG_TAR_DIR)
             return al_err_set(err, AL_ERR_INVALID, EINVAL, "layer root entry is not a directory");
-        (void)fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid);
-        (void)fchmod(u->root_fd, clean_mode(e->mode, true));
+        if (fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid) < 0 ||
+            fchmod(u->root_fd, clean_mode(e->mode, true)) < 0)
+            return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: chown/chmod the root");
         return 0;
     }
     char *slash = strrchr(path, '/');

@@ -127,6 +127,7 @@ static json_t *labels_merge(json_t *base, json_t *over)
 static int decode_group(struct daemon *d, const char *tenant, const char *group,
                         struct policy_group *g, struct al_err *err)
 {
+    memset(g, 0, sizeof(*g));
     struct store_group sg;
     int rc = store_group_get(d->store, tenant, group, &sg, err);
     if (rc < 0)

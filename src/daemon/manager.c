@@ -393,9 +393,9 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
         pthread_mutex_lock(&d->mu);
         while (sb->refs > 0)
             pthread_cond_wait(&d->cv, &d->mu);
+        struct rt_sandbox *rt = TAKE_PTR(sb->rt);
         pthread_mutex_unlock(&d->mu);
-        rc = sb->rt ? rt_sandbox_destroy(sb->rt, &e2) : 0;
-        sb->rt = NULL;
+        rc = rt ? rt_sandbox_destroy(rt, &e2) : 0;
         if (rc < 0) {
             log_sb(AL_LOG_WARN, row->id, "destroy: %s; cleaning up as stale", e2.msg);
             if (rt_cleanup_stale(row->id, dir, &e2) < 0)

@@ -117,3 +117,46 @@ def test_pull_unreachable_registry(airlockd, tenant_key):
     st, r = airlockd.api("POST", "/v1/images/pull", {"ref": "127.0.0.1:1/nothing:latest"},
                          key=tenant_key)
     assert st >= 400 and set(r) == {"error"}, (st, r)
+
+
+def test_pull_from_local_registry(airlockd, tenant_key):
+    import http.client
+    import json
+    try:
+        from test_image_registry import Registry, skopeo_push
+    except ImportError:
+        pytest.skip("registry helpers not available")
+    reg = Registry()
+    try:
+        skopeo_push(busybox_layout(), reg.host + "/bb:latest")
+        ref = reg.host + "/bb:latest"
+        st, r = airlockd.api("POST", "/v1/images/pull", {"ref": ref}, key=tenant_key)
+        assert st == 201, (st, r)
+        assert r["name"] == ref and r["digest"].startswith("sha256:") and r["builtin"] is False
+        assert ref in names(airlockd, tenant_key)
+        # streamed, under another name: progress lines, then the image
+        conn = http.client.HTTPConnection("127.0.0.1", airlockd.port, timeout=120)
+        conn.request("POST", "/v1/images/pull",
+                     body=json.dumps({"ref": ref, "name": "bb2", "stream": True}),
+                     headers={"Authorization": "Bearer " + tenant_key,
+                              "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.getheader("Content-Type") == "application/x-ndjson"
+        events = [json.loads(l) for l in resp]
+        conn.close()
+        assert events[-1]["type"] == "image" and events[-1]["name"] == "bb2", events
+        assert all(e["type"] == "progress" for e in events[:-1])
+        assert events[-1]["digest"] == r["digest"]
+        # a sandbox from the pulled image
+        g = new_group(airlockd, key=tenant_key, image="bb2")
+        sb, _ = sandbox_or_skip(airlockd, g, key=tenant_key)
+        assert sb.exec("echo pulled")["stdout"] == "pulled\n"
+        sb.delete()
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g, key=tenant_key)
+        # a missing tag: an error line in the stream, a NotFound without it
+        st, r = airlockd.api("POST", "/v1/images/pull", {"ref": reg.host + "/nothere:latest"},
+                             key=tenant_key)
+        assert st == 404 and r["error"]["code"] == "NotFound", (st, r)
+    finally:
+        reg.cleanup()

@@ -68,3 +68,28 @@ def test_sigterm_stops_sandboxes(fresh_daemon):
     d2 = fresh_daemon(state_dir=d.state_dir)
     st, r = d2.api("GET", sb.base)
     assert st == 200 and r["state"] == "deleted" and r["reason"] == "host_restart", r
+
+
+def test_sigterm_during_exec(fresh_daemon):
+    import threading
+    d = fresh_daemon()
+    g = new_group(d)
+    sb, _ = sandbox_or_skip(d, g)
+    res = {}
+
+    def run():
+        try:
+            res["r"] = d.api("POST", sb.base + "/exec", {"command": ["sleep", "120"],
+                                                         "timeout": 200, "stream": True},
+                             timeout=60)
+        except Exception as e:  # noqa: BLE001 - the connection may be cut
+            res["e"] = e
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1)
+    t0 = time.time()
+    assert d.stop(sig=signal.SIGTERM) == 0
+    assert time.time() - t0 < 15
+    t.join(30)
+    assert not t.is_alive()
+    assert sandbox_processes(sb.id) == []

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import new_group
-from test_api_sandboxes import mounts_under, sandbox_or_skip, sandbox_processes
+from test_api_sandboxes import cgroup_dirs, mounts_under, sandbox_or_skip, sandbox_processes
 
 
 def wait_gone(pids, timeout=10):
@@ -28,7 +28,7 @@ def test_kill9_recovery(fresh_daemon):
     sb.put("/tmp/x", b"data")
     sbdir = os.path.join(d.state_dir, "sandboxes", sb.id)
     pids = sandbox_processes(sb.id)
-    assert pids and os.path.isdir(sbdir)
+    assert pids and os.path.isdir(sbdir) and cgroup_dirs(sb.id)
     d.stop(sig=signal.SIGKILL)
     # the sandbox outlives a crashed daemon ...
     assert any(os.path.exists("/proc/%d" % p) for p in pids)
@@ -38,6 +38,7 @@ def test_kill9_recovery(fresh_daemon):
     assert st == 200 and r["state"] == "failed" and r["reason"] == "host_restart", r
     assert wait_gone(pids) == []
     assert sandbox_processes(sb.id) == []
+    assert cgroup_dirs(sb.id) == []
     assert not mounts_under(sbdir)
     assert not os.path.exists(sbdir)
     st, r = d2.api("POST", sb.base + "/exec", {"command": ["true"]})
@@ -64,6 +65,7 @@ def test_sigterm_stops_sandboxes(fresh_daemon):
     assert wait_gone(pids, timeout=2) == []
     sbdir = os.path.join(d.state_dir, "sandboxes", sb.id)
     assert not os.path.exists(sbdir) and not mounts_under(sbdir)
+    assert cgroup_dirs(sb.id) == []
     assert not os.path.exists(d.sock)
     d2 = fresh_daemon(state_dir=d.state_dir)
     st, r = d2.api("GET", sb.base)

@@ -58,6 +58,18 @@ def sandbox_processes(sid):
     return pids
 
 
+def cgroup_dirs(sid):
+    """cgroup directories named after the sandbox, in any hierarchy."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        mnts = [l.split()[4] for l in f if " - cgroup" in l]
+    for m in mnts:
+        p = os.path.join(m, "airlock", sid)
+        if os.path.exists(p):
+            found.append(p)
+    return found
+
+
 def mounts_under(path):
     with open("/proc/self/mountinfo") as f:
         return [l for l in f if path in l]
@@ -85,6 +97,7 @@ def test_lifecycle(airlockd, group):
     d = os.path.join(airlockd.state_dir, "sandboxes", sb.id)
     assert os.path.isdir(d)
     assert sandbox_processes(sb.id)
+    assert cgroup_dirs(sb.id)
     assert sb.delete() == 204
     st, g = airlockd.api("GET", sb.base)
     assert st == 200 and g["state"] == "deleted" and g["reason"] == "deleted"
@@ -93,6 +106,7 @@ def test_lifecycle(airlockd, group):
     assert not os.path.exists(d)
     assert not mounts_under(d)
     assert sandbox_processes(sb.id) == []
+    assert cgroup_dirs(sb.id) == []
     # deleting again is idempotent; exec on a deleted sandbox is a conflict
     assert sb.delete() == 204
     st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["true"]})

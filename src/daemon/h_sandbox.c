@@ -43,9 +43,10 @@ int dm_h_sandbox_create(void *ud, struct api_request *req, struct api_response *
     int rc = dm_check_path(req, false, err);
     if (rc < 0)
         return rc;
-    cleanup_json json_t *j = api_body_json(req, err);
+    /* no body at all means {} */
+    cleanup_json json_t *j = req->body_len == 0 ? json_object() : api_body_json(req, err);
     if (!j)
-        return -err->code;
+        return req->body_len == 0 ? oom(err) : -err->code;
     struct policy_sandbox_create c;
     rc = policy_sandbox_create_decode(j, &c, err);
     if (rc == 0)

@@ -113,6 +113,14 @@ def test_lifecycle(airlockd, group):
     assert st == 409, (st, r)
 
 
+def test_create_without_body(airlockd, group):
+    st, r = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % group)
+    if st == 503:
+        pytest.skip(r["error"]["message"])
+    assert st == 201, (st, r)
+    assert Sandbox(airlockd, group, r["id"]).delete() == 204
+
+
 def test_tier_override(airlockd, group):
     sb, r = sandbox_or_skip(airlockd, group, tier="XS")
     try:
@@ -423,3 +431,18 @@ def test_agent_death_marks_failed(airlockd, group):
     st, r = airlockd.api("GET", sb.base)
     assert r["state"] == "deleted"
     assert sandbox_processes(sb.id) == []
+
+
+def test_python_builtin(airlockd):
+    if not os.path.exists("/var/cache/airlock/images/python/index.json") and \
+            not os.environ.get("AIRLOCK_IMAGE_CACHE"):
+        pytest.skip("built-in python image not built")
+    g = new_group(airlockd, image="python")
+    try:
+        sb, r = sandbox_or_skip(airlockd, g)
+        assert r["image"] == "python"
+        out = sb.exec(["python3", "-c", "print(6 * 7)"], timeout=60)
+        assert out["exitCode"] == 0 and out["stdout"] == "42\n", out
+        sb.delete()
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)

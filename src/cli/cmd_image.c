@@ -55,14 +55,16 @@ struct pull_state {
 void cli_progress_render(char *out, size_t len, long long done, long long total, int width)
 {
     char d[32], t[32];
+    if (total > 0 && done > total)
+        done = total;
     cli_format_bytes(done > 0 ? (unsigned long long)done : 0, d, sizeof(d));
     if (total <= 0) {
         snprintf(out, len, "pulling %s", d);
         return;
     }
     cli_format_bytes((unsigned long long)total, t, sizeof(t));
-    if (done > total)
-        done = total;
+    if (done < 0)
+        done = 0;
     int fill = (int)((double)done / (double)total * width);
     int pct = (int)((double)done / (double)total * 100.0);
     char bar[128];

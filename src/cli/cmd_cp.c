@@ -342,8 +342,8 @@ static int download_tree(struct cp *cp, const char *rpath, int parent_fd, const 
         if (strcmp(type, "dir") == 0) {
             rc = download_tree(cp, rchild, dfd, n, lchild, depth + 1);
         } else if (strcmp(type, "file") == 0) {
-            cleanup_close int fd = openat(
-                dfd, n, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode_of(e, 0644));
+            const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+            cleanup_close int fd = openat(dfd, n, flags, mode_of(e, 0644)); /* O_CLOEXEC */
             if (fd < 0) {
                 fprintf(stderr, "airlock: %s: %s\n", lchild, strerror(errno));
                 return CLI_EXIT_API;

@@ -19,6 +19,9 @@
 #include "common/json.h"
 #include "common/log.h"
 
+/* Bodies up to this much over a route's cap are read and dropped before the 413. */
+#define API_DISCARD_MAX (16u << 20)
+
 struct api_server {
     struct api_config cfg;
     struct MHD_Daemon *tcp, *unx;
@@ -263,9 +266,13 @@ static int begin(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || end == cl || *end || n > cx->max)
+        if (errno || end == cl || *end || n > cx->max + API_DISCARD_MAX)
             return al_err_set(err, AL_ERR_TOO_LARGE, EFBIG, "request body larger than %zu bytes",
                               cx->max);
+        /* moderately over the cap: read and drop the body, then answer 413, so that clients
+         * that send the whole body before reading see the answer instead of a reset */
+        if (n > cx->max)
+            cx->too_large = true;
     }
     cx->req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     return 0;

@@ -127,6 +127,7 @@ static json_t *labels_merge(json_t *base, json_t *over)
 static int decode_group(struct daemon *d, const char *tenant, const char *group,
                         struct policy_group *g, struct al_err *err)
 {
+    memset(g, 0, sizeof(*g));
     struct store_group sg;
     int rc = store_group_get(d->store, tenant, group, &sg, err);
     if (rc < 0)
@@ -206,8 +207,12 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
                           "sandboxes unavailable on this host: %s",
                           !d->rt_ok ? d->rt_error : "airlock-init not found (use --agent)");
     }
-    const char *image = req->image ? req->image : g.image;
+    cleanup_free char *image = strdup(req->image ? req->image : g.image);
     struct img_info info = {0};
+    if (!image) {
+        policy_group_free(&g);
+        return oom(err);
+    }
     if ((rc = dm_image_resolve(d, tenant, image, &info, err)) < 0) {
         policy_group_free(&g);
         return rc;
@@ -242,7 +247,7 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     snprintf(row.tenant, sizeof(row.tenant), "%s", tenant);
     snprintf(row.group, sizeof(row.group), "%s", group);
     snprintf(row.state, sizeof(row.state), "%s", dm_state_name(DM_STATE_CREATING));
-    row.image = (char *)image;
+    row.image = image;
     snprintf(row.digest, sizeof(row.digest), "%s", info.digest);
     snprintf(row.tier, sizeof(row.tier), "%s", policy_tier_name(tier));
     row.resources = res_s;

@@ -386,8 +386,7 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
             req->cancel_sent = true;
             pthread_mutex_unlock(&sb->lock);
             static const char kill_json[] = "{\"signal\":9}";
-            rt_chan_send(sb, AL_MSG_SIGNAL, 0, req->id, kill_json, sizeof(kill_json) - 1, NULL,
-                         0);
+            rt_chan_send(sb, AL_MSG_SIGNAL, 0, req->id, kill_json, sizeof(kill_json) - 1, NULL, 0);
             pthread_mutex_lock(&sb->lock);
             continue;
         }
@@ -406,8 +405,7 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
     req->done = true; /* late frames for this id are dropped from now on */
     int r = 0;
     if (timed_out)
-        r = al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT, "sandbox %s: agent did not answer",
-                       sb->id);
+        r = al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT, "sandbox %s: agent did not answer", sb->id);
     else if (req->failed)
         r = al_err_set(err,
                        req->err_code == EPIPE ? AL_ERR_UNAVAILABLE

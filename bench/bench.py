@@ -23,6 +23,15 @@ import time
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
 IDLE = int(os.environ.get("BENCH_IDLE", "20"))
+WARM = 3  # first runs of every series are discarded (image import, page cache, ...)
+SECTIONS = [
+    "create sandbox + first exec `true` + result",
+    "exec `true` in a running sandbox",
+    "delete sandbox",
+    "idle sandbox host memory",
+    "run `true` (cold: create, exec, wait, tear down)",
+    "client overhead: GET /healthz (HTTP + client, no sandbox work)",
+]
 CRUN_WRAP = ["unshare", "-m", "--propagation", "private", "sh", "-c",
              'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "crun-wrap"]
 CG_PARENT = "airlock-bench"
@@ -76,8 +85,8 @@ def detached(cmd, tmp):
 
 
 def spawn(client, argv, n=RUNS, wrap=None):
-    out = run_client(client, ["spawn", str(n), "--"] + argv, wrap=wrap)
-    return [int(x) for x in out.split()]
+    out = run_client(client, ["spawn", str(n + WARM), "--"] + argv, wrap=wrap)
+    return [int(x) for x in out.split()][WARM:]
 
 
 # --- peers -------------------------------------------------------------------------------
@@ -159,11 +168,16 @@ def cleanup_cgroups():
 
 def bench_peers(a):
     c, rootfs, tmp = a.client, a.rootfs, a.tmp
-    true_bin = shutil.which("true")
     log("peers: fork+exec")
-    base = spawn(c, [true_bin])
-    add("run `true` (cold: create, exec, wait, tear down)", "fork+exec (baseline)", base)
-    add("exec `true` in a running sandbox", "fork+exec (baseline)", base)
+    # the baseline runs the very binary the sandboxes run: the rootfs's busybox `true`
+    base = spawn(c, [os.path.join(rootfs, "bin", "busybox"), "true"])
+    add("run `true` (cold: create, exec, wait, tear down)", "fork+exec (baseline)", base,
+        note="busybox true from the rootfs, on the host")
+    add("exec `true` in a running sandbox", "fork+exec (baseline)", base,
+        note="busybox true from the rootfs, on the host")
+    host_true = spawn(c, [shutil.which("true")])
+    add("exec `true` in a running sandbox", "fork+exec of host /bin/true", host_true,
+        note="dynamically linked coreutils")
 
     if shutil.which("bwrap"):
         log("peers: bwrap")
@@ -386,12 +400,13 @@ def bench_airlock(a, fork_exec_med):
         st, r = d.api("PUT", "/v1/sandboxgroups/" + group, {"image": "busybox"})
         if st not in (200, 201):
             raise RuntimeError("create group: %s %s" % (st, r))
-        health = [int(x) for x in run_client(c, ["api", d.url, d.key, "health", str(RUNS)]).split()]
+        health = [int(x) for x in
+                  run_client(c, ["api", d.url, d.key, "health", str(RUNS + WARM)]).split()][WARM:]
         add("client overhead: GET /healthz (HTTP + client, no sandbox work)", "airlock", health)
 
         log("airlock: create + exec + delete x%d" % RUNS)
-        out = run_client(c, ["api", d.url, d.key, "cycle", str(RUNS), group])
-        triples = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line]
+        out = run_client(c, ["api", d.url, d.key, "cycle", str(RUNS + WARM), group])
+        triples = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line][WARM:]
         create_exec = [t[0] + t[1] for t in triples]
         med = add("create sandbox + first exec `true` + result", "airlock", create_exec,
                   target="median <= 15 ms", ok=None)
@@ -406,11 +421,17 @@ def bench_airlock(a, fork_exec_med):
         st, sb = d.api("POST", "/v1/sandboxgroups/%s/sandboxes" % group, {})
         if st != 201:
             raise RuntimeError("create sandbox: %s %s" % (st, sb))
-        out = run_client(c, ["api", d.url, d.key, "exec", str(RUNS), group, sb["id"]])
-        ex = [int(x) for x in out.split()]
-        limit = 1.5 * fork_exec_med
+        out = run_client(c, ["api", d.url, d.key, "exec", str(RUNS + WARM), group, sb["id"]])
+        ex = [int(x) for x in out.split()][WARM:]
+        # load on a shared host drifts: re-measure the baseline right next to the airlock
+        # series and judge against the fastest baseline seen (the stricter target)
+        again = spawn(c, [os.path.join(a.rootfs, "bin", "busybox"), "true"])
+        again_med = add("exec `true` in a running sandbox",
+                        "fork+exec (baseline, re-measured next to airlock)", again)
+        host_med = min([r["median"] for r in rows if r["system"].startswith("fork+exec")])
+        limit = 1.5 * min(fork_exec_med, again_med, host_med)
         med = add("exec `true` in a running sandbox", "airlock", ex,
-                  target="median <= 1.5 x fork+exec = %.2f ms" % limit)
+                  target="median <= 1.5 x fastest fork+exec = %.2f ms" % limit)
         rows[-1]["result"] = "pass" if med <= limit else "FAIL"
         d.api("DELETE", "/v1/sandboxgroups/%s/sandboxes/%s" % (group, sb["id"]))
 
@@ -495,14 +516,16 @@ def main():
     log("rootfs %s, %d runs" % (a.rootfs, RUNS))
     try:
         bench_peers(a)
-        fork_exec = next(r["median"] for r in rows if r["system"].startswith("fork+exec"))
+        fork_exec = next(r["median"] for r in rows if r["system"] == "fork+exec (baseline)")
         bench_airlock(a, fork_exec)
     finally:
         cleanup_cgroups()
-    order = {}
-    for r in rows:
-        order.setdefault(r["section"], len(order))
-    rows.sort(key=lambda r: order[r["section"]])
+    def order(r):
+        for i, sec in enumerate(SECTIONS):
+            if r["section"].startswith(sec):
+                return i
+        return len(SECTIONS)
+    rows.sort(key=order)
     md = render(meta)
     os.makedirs(a.results, exist_ok=True)
     stem = os.path.join(a.results, now.strftime("%Y-%m-%dT%H%M%SZ"))

@@ -190,8 +190,14 @@ def test_run(cli, group, airlockd):
     st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
     live = [s for s in body["sandboxes"] if s["state"] not in ("deleted", "deleting")]
     assert live == [], live
-    r = cli("run", "g-" + secrets.token_hex(4), "--", "true")
-    assert r.returncode == 1 and b"NotFound" in r.stderr
+
+
+def test_run_missing_group(fresh_daemon):
+    d = fresh_daemon()  # its own daemon: a crash here must not take the others down
+    r = run_cli(["run", "g-" + secrets.token_hex(4), "--", "true"], url=d.url, key=d.admin_key)
+    assert r.returncode == 1 and b"NotFound" in r.stderr, r
+    r = run_cli(["sandbox", "create", "g-" + secrets.token_hex(4)], url=d.url, key=d.admin_key)
+    assert r.returncode == 1 and b"NotFound" in r.stderr, r
 
 
 def test_cp_both_ways(cli, sandbox, tmp_path):
@@ -295,3 +301,64 @@ def test_tenant_isolation_via_cli(cli, airlockd, tenant_key):
         assert r.returncode == 1 and b"NotFound" in r.stderr
     finally:
         airlockd.api("DELETE", "/v1/sandboxgroups/" + name)
+
+
+# --- images -------------------------------------------------------------------------------
+
+try:  # the image engineer's registry harness (docker-registry + skopeo)
+    from test_image_registry import Registry, skopeo_push, busybox_layout  # noqa: F401
+except Exception:  # pragma: no cover
+    Registry = None
+
+CACHE_LAYOUT = "/var/cache/airlock/images/busybox"
+
+
+def oci_archive(layout, path):
+    if not os.path.exists(os.path.join(layout, "index.json")):
+        pytest.skip("no built-in busybox layout in %s (scripts/build-images.sh)" % layout)
+    subprocess.run(["tar", "-C", layout, "-cf", str(path), "oci-layout", "index.json", "blobs"],
+                   check=True)
+    return str(path)
+
+
+def test_image_import_ls_rm(cli, tmp_path):
+    tar = oci_archive(CACHE_LAYOUT, tmp_path / "cli-imported.tar")
+    r = cli("image", "import", tar)  # name derived from the file name
+    assert r.returncode == 0, r.stderr
+    assert b"cli-imported" in r.stdout
+    r = cli("image", "ls", "--json")
+    names = [i["name"] for i in json.loads(r.stdout)["images"]]
+    assert "cli-imported" in names
+    r = cli("image", "import", tar, "--name", "cli-named", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "cli-named"
+    for n in ("cli-imported", "cli-named"):
+        r = cli("image", "rm", n)
+        assert r.returncode == 0, r.stderr
+    r = cli("image", "rm", "cli-named")
+    assert r.returncode == 1 and b"NotFound" in r.stderr
+    bad = tmp_path / "junk.tar"
+    bad.write_bytes(b"not a tar at all" * 100)
+    r = cli("image", "import", str(bad))
+    assert r.returncode == 1, r
+
+
+@pytest.mark.skipif(Registry is None, reason="registry harness unavailable")
+def test_image_pull(cli, busybox_layout):  # noqa: F811
+    reg = Registry()
+    try:
+        skopeo_push(busybox_layout, reg.host + "/cli/bb:v1")
+        r = cli("image", "pull", reg.host + "/cli/bb:v1", "--name", "cli-pulled")
+        assert r.returncode == 0, r.stderr
+        assert b"cli-pulled" in r.stdout
+        assert b"\r" not in r.stderr  # no progress bar when stderr is not a terminal
+        r = cli("image", "ls", "--json")
+        assert "cli-pulled" in [i["name"] for i in json.loads(r.stdout)["images"]]
+        r = cli("run", "g-none-" + secrets.token_hex(2), "--image", "cli-pulled", "--", "true")
+        assert r.returncode == 1  # no such group: still an API error, not a crash
+        r = cli("image", "pull", reg.host + "/cli/missing:v1")
+        assert r.returncode == 1 and r.stderr.startswith(b"airlock: "), r
+        r = cli("image", "rm", "cli-pulled")
+        assert r.returncode == 0, r.stderr
+    finally:
+        reg.cleanup()

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import binary, free_port, new_group
 
-CLI = binary("airlock")
+CLI = os.environ.get("AIRLOCK_CLI") or binary("airlock")
 pytestmark = pytest.mark.skipif(CLI is None, reason="airlock CLI not built")
 
 

@@ -20,7 +20,7 @@ static const struct cli_opt c_opts[] = {
 
 #define PARSE(a, stop, ...)                                                                        \
     ({                                                                                             \
-        char *argv_[] = {__VA_ARGS__};                                                             \
+        static char *argv_[] = {__VA_ARGS__};                                                      \
         char eb_[256];                                                                             \
         cli_args_parse((a), g_opts, 3, c_opts, 3, (int)AL_ARRAY_SIZE(argv_), argv_, (stop), eb_,   \
                        sizeof(eb_));                                                               \

@@ -31,7 +31,7 @@ for layer in man["layers"]:
         for m in t.getmembers():
             if m.name.startswith("/") or ".." in m.name.split("/") or m.isdev():
                 continue
-            t.extract(m, dest, set_attrs=False)
+            t.extract(m, dest)
 sys.exit(0 if os.path.exists(os.path.join(dest, "bin", "busybox")) else 1)
 PY
 then

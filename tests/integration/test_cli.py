@@ -121,6 +121,15 @@ def test_api_error_exit_1(cli):
     r = cli("sandbox", "get", "g-" + secrets.token_hex(4), "0" * 32)
     assert r.returncode == 1
     assert b"NotFound" in r.stderr
+    r = cli("sandbox", "exec", "g-" + secrets.token_hex(4), "0" * 32, "--", "true")
+    assert r.returncode == 1 and b"NotFound" in r.stderr
+
+
+def test_exec_missing_sandbox(cli, group):
+    r = cli("sandbox", "exec", group, "0" * 32, "--", "true")
+    assert r.returncode == 1 and b"NotFound" in r.stderr, r
+    r = cli("sandbox", "cp", group, "/etc/hostname", "%s:/tmp/x" % ("0" * 32))
+    assert r.returncode == 1, r
 
 
 def test_wrong_key_exit_1(airlockd):

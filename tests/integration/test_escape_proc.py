@@ -1,0 +1,104 @@
+"""Process-level attacks from inside a sandbox: killing the agent, killing everything,
+signalling processes of the host and of another sandbox.
+
+DESIGN.md section 6: a private pid namespace per sandbox; PID 1 is the agent; a sandbox never
+reaches a process of the host or another sandbox.
+"""
+import errno as E
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from attacks import atk, attack_bin, attacker, new_group, new_sandbox, refused  # noqa: F401
+
+pytestmark = pytest.mark.security
+
+
+def answers(sb):
+    r = sb.exec(["echo", "still-here"], timeout=20)
+    return r["exitCode"] == 0 and r["stdout"] == "still-here\n"
+
+
+def test_kill_pid1(airlockd, atk):
+    """Attack: kill(1, SIGKILL) and kill(1, SIGTERM) on the agent.  Defence: the kernel never
+    delivers such signals from inside a pid namespace to its init unless it installed a handler;
+    the agent survives and the sandbox keeps answering exec."""
+    atk.run("kill", "1", "9")
+    atk.run("kill", "1", "15")
+    time.sleep(0.5)
+    assert answers(atk.sb), "sandbox stopped answering after kill(1)"
+    st, r = airlockd.api("GET", atk.sb.base)
+    assert st == 200 and r["state"] == "running", (st, r)
+
+
+def test_kill_all(airlockd, atk):
+    """Attack: kill(-1, SIGKILL), the 'kill everything I can' call.  Defence: it reaches only the
+    sandbox's own processes (pid namespace): the agent survives, the sandbox keeps answering,
+    the daemon is healthy."""
+    atk.run("kill", "-1", "9")
+    time.sleep(0.5)
+    assert answers(atk.sb)
+    assert airlockd.proc.poll() is None, "daemon died"
+    assert airlockd.api("GET", "/healthz", key="")[0] == 200
+
+
+def find_host_pid(marker):
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if f.read().split(b"\0")[:2] == [b"sleep", marker.encode()]:
+                    return int(p)
+        except OSError:
+            pass
+    return None
+
+
+def test_signal_other_sandbox(airlockd, group, attack_bin):
+    """Attack: from sandbox B, SIGKILL a process of sandbox A by its host pid and by its pid
+    inside A, and signal the daemon and this test's host pid.  Defence: separate pid
+    namespaces: every target is ESRCH from B, and A's process is still alive afterwards."""
+    a = new_sandbox(airlockd, group)
+    g2 = new_group(airlockd)
+    b = new_sandbox(airlockd, g2)
+    marker = str(random.randint(40000, 49999))
+    done = {}
+    inner = None
+
+    def run_a():
+        done["r"] = a.exec("echo $$ > /tmp/victim.pid; exec sleep %s" % marker, timeout=40)
+
+    t = threading.Thread(target=run_a, daemon=True)
+    try:
+        t.start()
+        host_pid = None
+        for _ in range(100):
+            host_pid = find_host_pid(marker)
+            if host_pid:
+                break
+            time.sleep(0.1)
+        assert host_pid, "victim sleep not found on the host"
+        inner = int(a.exec(["cat", "/tmp/victim.pid"])["stdout"])
+        bat = attacker(b, attack_bin)
+        for target in (host_pid, airlockd.proc.pid, os.getpid()):
+            res = bat.run("kill", target, "0")
+            refused(res, {E.ESRCH})
+            bat.run("kill", target, "9")
+        r = b.exec("test -d /proc/%d && echo exists || echo absent" % inner)
+        if r["stdout"].strip() == "absent":
+            refused(bat.run("kill", inner, "9"), {E.ESRCH})
+        assert os.path.exists("/proc/%d" % host_pid), "victim killed from another sandbox"
+        r = a.exec("kill -0 %d && echo alive" % inner)
+        assert r["stdout"].strip() == "alive", r
+        assert airlockd.proc.poll() is None
+    finally:
+        if inner:
+            a.exec("kill %d 2>/dev/null; true" % inner)
+        t.join(60)
+        a.delete()
+        b.delete()
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g2)

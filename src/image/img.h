@@ -14,21 +14,23 @@
 
 #include "common/err.h"
 
+#include "common/ids.h"
+
 struct img_store;
 
 struct img_config {
-    char *user;      /* may be NULL */
-    char **env;      /* "K=V", NULL-terminated (never NULL) */
-    char *workdir;   /* may be NULL */
+    char *user;    /* may be NULL */
+    char **env;    /* "K=V", NULL-terminated (never NULL) */
+    char *workdir; /* may be NULL */
     char **entrypoint;
     char **cmd;
 };
 
 struct img_info {
-    char digest[72];       /* manifest digest "sha256:..." */
-    char **layer_dirs;     /* absolute dirs, lowest first, NULL-terminated */
+    char digest[72];   /* manifest digest "sha256:..." */
+    char **layer_dirs; /* absolute dirs, lowest first, NULL-terminated */
     size_t n_layers;
-    uint64_t size;         /* sum of compressed layer sizes */
+    uint64_t size; /* sum of compressed layer sizes */
     struct img_config config;
 };
 void img_info_free(struct img_info *info);
@@ -36,10 +38,12 @@ void img_info_free(struct img_info *info);
 struct img_pull_opts {
     const char *username, *password; /* basic auth, or the credentials for a token service */
     const char *ca_file;             /* extra CA bundle, added to the system CAs */
-    bool plain_http;                 /* allow http:// registries (default: only 127.0.0.1/localhost) */
+    bool plain_http; /* allow http:// registries (default: only 127.0.0.1/localhost) */
     /* progress: bytes done / total for the current image; may be NULL */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    /* added: a transfer that moves no byte for this long fails (0 = 30 s) */
+    unsigned stall_timeout_s;
 };
 
 int img_store_open(const char *dir, struct img_store **ret, struct al_err *err);
@@ -65,3 +69,19 @@ int img_gc(struct img_store *st, const char *const *keep, struct al_err *err);
 const char *img_builtin_cache_dir(void);
 int img_import_builtin(struct img_store *st, const char *name, struct img_info *ret,
                        struct al_err *err);
+
+/* ---- additions (image engineer) ---- */
+
+/* A parsed registry reference.  host includes the port ("127.0.0.1:5000", "[::1]:5000"). */
+struct img_ref {
+    char host[256];
+    char repo[256];
+    char tag[129];              /* "" when pulled by digest only; "latest" when neither given */
+    char digest[AL_DIGEST_LEN]; /* "" unless "@sha256:..." was given */
+};
+int img_ref_parse(const char *s, struct img_ref *ret, struct al_err *err);
+
+/* The blob and layer directory paths of a store (for diagnostics and tests). */
+const char *img_store_dir(const struct img_store *st);
+/* True when the store holds the manifest blob `digest`. */
+bool img_has_manifest(struct img_store *st, const char *digest);

@@ -129,3 +129,7 @@ int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err
 /* Host capability probe (cgroup layout, idmapped mounts, Landlock ABI, seccomp), once at
  * daemon start.  Fails with a clear message when the host cannot run the backend. */
 int rt_host_check(struct al_err *err);
+
+/* Added by the runtime: one line describing what rt_host_check found ("cgroups=hybrid
+ * landlock_abi=7"), for the daemon's startup log.  Returns snprintf's count. */
+int rt_host_describe(char *buf, size_t len);

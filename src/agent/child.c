@@ -1,0 +1,111 @@
+/* The forked child of an exec, from fork() to execve(): no malloc, no stdio.  Everything it
+ * needs was prepared by the parent; a failure is reported through a close-on-exec pipe as a
+ * fixed struct, then _exit(). */
+#include <errno.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/child.h"
+
+extern char **environ;
+
+static void report(int fd, enum agent_child_stage stage, int err)
+{
+    struct agent_child_report r = {.stage = (int)stage, .err = err};
+    ssize_t n;
+    do
+        n = write(fd, &r, sizeof(r));
+    while (n < 0 && errno == EINTR);
+}
+
+__attribute__((noreturn)) static void fail(const struct agent_child_args *c,
+                                           enum agent_child_stage stage, int err)
+{
+    report(c->report_fd, stage, err);
+    _exit(stage == AGENT_STAGE_EXEC ? (err == ENOENT || err == ENOTDIR ? 127 : 126) : 125);
+}
+
+static int dup_to(int from, int to)
+{
+    if (from == to)
+        return agent_fd_cloexec_off(to);
+    return dup2(from, to) < 0 ? -errno : 0;
+}
+
+int agent_fd_cloexec_off(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        return -errno;
+    return 0;
+}
+
+void agent_child_run(const struct agent_child_args *c)
+{
+    /* default dispositions; the mask is cleared right before execve */
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    if (setsid() < 0)
+        fail(c, AGENT_STAGE_SETSID, errno);
+    if (c->tty_fd >= 0 && ioctl(c->tty_fd, TIOCSCTTY, 0) < 0)
+        fail(c, AGENT_STAGE_TTY, errno);
+    if (dup_to(c->in_fd, 0) < 0 || dup_to(c->out_fd, 1) < 0 || dup_to(c->err_fd, 2) < 0)
+        fail(c, AGENT_STAGE_FDS, errno);
+    /* everything above 2 goes at execve (the report pipe included) */
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS &&
+        errno != EINVAL)
+        fail(c, AGENT_STAGE_FDS, errno);
+
+    int rc = agent_caps_prepare_drop(c->privileged);
+    if (rc < 0)
+        fail(c, AGENT_STAGE_CAPS, -rc);
+    if (setgroups(c->user.ngroups, c->user.groups) < 0 && (c->privileged || errno != EPERM))
+        fail(c, AGENT_STAGE_SETGROUPS, errno);
+    if (setresgid(c->user.gid, c->user.gid, c->user.gid) < 0)
+        fail(c, AGENT_STAGE_SETGID, errno);
+    if (setresuid(c->user.uid, c->user.uid, c->user.uid) < 0)
+        fail(c, AGENT_STAGE_SETUID, errno);
+    rc = agent_caps_clear();
+    if (rc < 0)
+        fail(c, AGENT_STAGE_CAPS, -rc);
+    if (chdir(c->cwd) < 0)
+        fail(c, AGENT_STAGE_CHDIR, errno);
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    environ = c->envp;
+    execvpe(c->argv[0], c->argv, c->envp);
+    fail(c, AGENT_STAGE_EXEC, errno);
+}
+
+const char *agent_child_stage_name(int stage)
+{
+    switch (stage) {
+    case AGENT_STAGE_SETSID:
+        return "setsid";
+    case AGENT_STAGE_TTY:
+        return "set controlling terminal";
+    case AGENT_STAGE_FDS:
+        return "set up stdio";
+    case AGENT_STAGE_CAPS:
+        return "drop capabilities";
+    case AGENT_STAGE_SETGROUPS:
+        return "setgroups";
+    case AGENT_STAGE_SETGID:
+        return "setresgid";
+    case AGENT_STAGE_SETUID:
+        return "setresuid";
+    case AGENT_STAGE_CHDIR:
+        return "chdir";
+    case AGENT_STAGE_EXEC:
+        return "exec";
+    }
+    return "?";
+}

@@ -1,0 +1,197 @@
+/* runtime internals shared by the namespace backend's files.  Not a public interface. */
+#pragma once
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "runtime/rt.h"
+
+/* ---- cgroups (cgroup.c) ---------------------------------------------------------------- */
+
+enum rt_cg_ctrl { RT_CG_MEMORY = 0, RT_CG_PIDS, RT_CG_CPU, RT_CG_FREEZER, RT_CG_NCTRL };
+
+/* Where the hierarchies are mounted.  A controller is served either by its own v1 hierarchy
+ * (v1[c] set) or by the cgroup2 hierarchy (v2_has[c]). */
+struct rt_cg_layout {
+    char v2[PATH_MAX];            /* cgroup2 mount point, "" if none */
+    char v1[RT_CG_NCTRL][PATH_MAX]; /* v1 mount point per controller, "" if none */
+    bool v2_has[RT_CG_NCTRL];     /* controller listed in the v2 root's cgroup.controllers */
+};
+
+/* Parse /proc/self/mountinfo text (pure: no file access). */
+int rt_cg_layout_parse(const char *mountinfo, struct rt_cg_layout *ret);
+/* Apply the v2 root's cgroup.controllers content (space-separated names). */
+void rt_cg_layout_set_v2_controllers(struct rt_cg_layout *l, const char *controllers);
+/* Cached probe of this host (mountinfo + cgroup.controllers). */
+int rt_cg_layout_get(const struct rt_cg_layout **ret, struct al_err *err);
+/* "cgroup v2", "hybrid", "cgroup v1"; and whether memory and pids can be limited. */
+const char *rt_cg_layout_name(const struct rt_cg_layout *l);
+bool rt_cg_layout_usable(const struct rt_cg_layout *l);
+
+#define RT_CG_MAXDIRS 5
+/* One sandbox's cgroup directories. */
+struct rt_cg {
+    int n;
+    char dirs[RT_CG_MAXDIRS][PATH_MAX];
+    char procs[RT_CG_MAXDIRS][PATH_MAX + 16]; /* dirs[i]/cgroup.procs, precomputed for the child */
+    int idx[RT_CG_NCTRL];                /* which dir holds each controller, -1 none */
+    bool is_v2[RT_CG_MAXDIRS];
+    int v2; /* index of the cgroup2 dir (for cgroup.kill, cpu.stat), -1 none */
+};
+
+int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret);
+int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *err);
+/* SIGKILL everything inside (cgroup.kill, or freeze + kill on v1). */
+void rt_cg_kill(const struct rt_cg *cg);
+/* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */
+int rt_cg_remove(const struct rt_cg *cg, struct al_err *err);
+int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
+
+/* ---- seccomp (seccomp.c, seccomp_rules.c) ------------------------------------------------ */
+
+enum rt_sc_cmp {
+    RT_SC_ALWAYS = 0, /* no argument filter */
+    RT_SC_MASKED_EQ,  /* (arg[argno] & mask) == value */
+};
+
+struct rt_sc_rule {
+    const char *name; /* syscall name as libseccomp spells it */
+    int errnum;       /* returned errno (EPERM, or ENOSYS to make libc fall back) */
+    enum rt_sc_cmp cmp;
+    unsigned argno;
+    uint64_t mask, value;
+    const char *reason;
+};
+
+extern const struct rt_sc_rule rt_seccomp_rules[];
+extern const size_t rt_seccomp_rules_n;
+
+/* The compiled filter (built once, shared read-only by every sandbox). */
+int rt_seccomp_prog(const struct sock_fprog **ret, struct al_err *err);
+
+/* ---- Landlock (landlock.c) ------------------------------------------------------------- */
+
+int rt_landlock_abi(void); /* 0 when unavailable */
+/* Fork-safe (syscalls only): confine the calling process to "/" of its current root.
+ * Returns 0 or -errno. */
+int rt_landlock_apply(int abi);
+
+/* ---- the process setup (spawn.c) ----------------------------------------------------- */
+
+/* Everything the setup and PID 1 children need, computed before forking. */
+struct rt_plan {
+    const char *sbdir;
+    int nlayers;
+    char **layer_src;   /* host layer dirs, lowest first */
+    char **layer_dst;   /* "<sbdir>/lower/N" */
+    char *overlay_opts; /* relative to sbdir */
+    char scratch_opts[128], rw_opts[160], dev_opts[128], shm_opts[160], pts_opts[128];
+    char rw[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], lower[PATH_MAX], root[PATH_MAX];
+    const char *agent_path;
+    const char *hostname;
+    uid_t uid_base;
+    const struct rt_cg *cg;
+    int userns_fd;
+    int report_fd; /* child end, SOCK_SEQPACKET */
+    int ctl_fd;    /* child end of the agent channel */
+    const struct sock_fprog *seccomp;
+    int landlock_abi;
+    uint64_t nofile;
+};
+
+/* What the children report on the report socket. */
+enum rt_report_kind { RT_REPORT_PID = 1, RT_REPORT_FAIL = 2 };
+struct rt_report {
+    int kind;
+    int stage; /* enum rt_stage */
+    int err;   /* positive errno */
+    int pid;
+};
+
+const char *rt_stage_name(int stage);
+
+int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg);
+void rt_plan_free(struct rt_plan *p);
+/* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */
+int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err);
+/* Fork the setup child (which forks PID 1).  Returns the setup child's pidfd. */
+int rt_spawn_setup(const struct rt_plan *p, struct al_err *err);
+
+/* ---- the agent channel (channel.c) ----------------------------------------------------- */
+
+enum rt_req_kind { RT_REQ_EXEC = 1, RT_REQ_FILE };
+
+struct rt_buf {
+    char *data;
+    size_t len, cap;
+};
+
+struct rt_req {
+    struct rt_req *next;
+    uint32_t id;
+    enum rt_req_kind kind;
+    bool done, failed, cancel, cancel_sent, in_callback, too_big;
+    int err_code;
+    char err_msg[AL_ERR_MSG_MAX];
+    pthread_cond_t cond;
+    /* exec */
+    rt_output_fn out_fn;
+    void *out_ud;
+    uint64_t max_output;
+    struct rt_buf out, err;
+    bool out_trunc, err_trunc;
+    struct rt_exec_result *res;
+    /* file */
+    rt_data_fn data_fn;
+    void *data_ud;
+    uint64_t max_bytes, got;
+    void *result; /* json_t * of RESULT */
+};
+
+struct rt_sandbox {
+    char id[40];
+    char *sbdir;
+    pid_t pid;
+    int pidfd;
+    int rw_fd; /* O_PATH fd on the writable tmpfs, for statfs */
+    struct rt_cg cg;
+
+    pthread_mutex_t lock;
+    pthread_cond_t state_cond;
+    struct rt_req *reqs;
+    uint32_t next_id;
+    int users;
+    bool dead, hello, closing;
+    int hello_pid;
+
+    pthread_mutex_t send_lock;
+    int ctl_fd;
+    pthread_t reader;
+    bool reader_started;
+
+    /* image defaults */
+    char *user, *workdir;
+    char **env;
+};
+
+int rt_chan_start(struct rt_sandbox *sb, struct al_err *err);
+int rt_chan_wait_hello(struct rt_sandbox *sb, int timeout_ms, struct al_err *err);
+/* Stop the reader and fail every waiter; wait until no call uses sb. */
+void rt_chan_stop(struct rt_sandbox *sb);
+int rt_chan_send(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id,
+                 const char *json, size_t json_len, const void *data, size_t data_len);
+/* Register a request; fails with AL_ERR_UNAVAILABLE when the channel is gone. */
+int rt_req_new(struct rt_sandbox *sb, enum rt_req_kind kind, struct rt_req **ret,
+               struct al_err *err);
+/* Wait until done (deadline_ms 0 = none).  Returns 0, or an error set in err. */
+int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms,
+                struct al_err *err);
+void rt_req_free(struct rt_sandbox *sb, struct rt_req *req);
+
+/* Parse {"errno":N,"message":".."} into err (hostile input; bounded). */
+int rt_agent_error(const char *json, size_t len, const char *what, struct al_err *err);

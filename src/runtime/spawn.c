@@ -1,0 +1,445 @@
+/* The two children that build a sandbox.  The daemon is multithreaded, so between clone and
+ * exec only raw syscalls are used: every string is computed beforehand (struct rt_plan),
+ * and failures travel to the daemon as a fixed struct rt_report on a SOCK_SEQPACKET socket.
+ *
+ *   daemon --clone3--> setup (host root, host pid ns)
+ *     joins the sandbox cgroups; unshare(NEWNS), / rprivate; in that private mount namespace
+ *     (invisible to the host, gone with the sandbox): tmpfs over sandbox_dir; the quota tmpfs
+ *     at rw/; idmapped read-only clones of the layers at lower/N; overlay at root/; /dev,
+ *     devpts, /dev/shm, an empty read-only /sys, the agent bound read-only at /.airlock/init.
+ *     Then setns(userns), become uid 0 there, unshare(NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS|
+ *     NEWCGROUP|NEWTIME) and clone3(CLONE_PARENT|CLONE_PIDFD): the daemon is PID 1's parent;
+ *     the pidfd goes to the daemon over the report socket (SCM_RIGHTS).
+ *   PID 1 (sandbox root in its userns): mounts the private procfs, pivot_root, hostname, lo
+ *     up, rlimits, fds (0-2 /dev/null, 3 the channel, nothing else), no_new_privs, Landlock,
+ *     seccomp, execve("/.airlock/init").  EOF on the report socket means the exec happened.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/seccomp.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "runtime/rt_int.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+enum rt_stage {
+    ST_CGROUP = 1,
+    ST_UNSHARE_MNT,
+    ST_SCRATCH,
+    ST_RW,
+    ST_LAYER,
+    ST_OVERLAY,
+    ST_DEV,
+    ST_SYS,
+    ST_AGENT,
+    ST_USERNS,
+    ST_UNSHARE,
+    ST_CLONE,
+    ST_PROC,
+    ST_PIVOT,
+    ST_HOSTNAME,
+    ST_LOOPBACK,
+    ST_RLIMIT,
+    ST_FDS,
+    ST_LANDLOCK,
+    ST_SECCOMP,
+    ST_EXEC,
+};
+
+const char *rt_stage_name(int stage)
+{
+    static const char *const names[] = {
+        "?",          "join cgroups",     "unshare mount ns", "mount scratch tmpfs",
+        "mount writable tmpfs", "mount idmapped layer", "mount overlay", "populate /dev",
+        "mount /sys", "bind agent",       "join user ns",     "unshare namespaces",
+        "clone pid 1", "mount proc",      "pivot_root",       "sethostname",
+        "loopback up", "rlimits",         "set up fds",       "landlock",
+        "seccomp",    "exec agent",
+    };
+    return stage > 0 && (size_t)stage < sizeof(names) / sizeof(names[0]) ? names[stage] : "?";
+}
+
+/* ---- plan -------------------------------------------------------------------------- */
+
+int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg)
+{
+    memset(p, 0, sizeof(*p));
+    p->userns_fd = p->report_fd = p->ctl_fd = -1;
+    p->sbdir = spec->sandbox_dir;
+    p->agent_path = spec->agent_path;
+    p->hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
+    p->uid_base = spec->uid_base;
+    p->cg = cg;
+    p->nofile = spec->limits.nofile ? spec->limits.nofile : 1024;
+    while (spec->layer_dirs[p->nlayers])
+        p->nlayers++;
+    p->layer_src = calloc((size_t)p->nlayers + 1, sizeof(char *));
+    p->layer_dst = calloc((size_t)p->nlayers + 1, sizeof(char *));
+    size_t optlen = 64 + (size_t)p->nlayers * 24;
+    p->overlay_opts = malloc(optlen);
+    if (!p->layer_src || !p->layer_dst || !p->overlay_opts)
+        return -ENOMEM;
+    const char *d = p->sbdir;
+#define P(buf, ...)                                                                                \
+    if ((size_t)snprintf(buf, sizeof(buf), __VA_ARGS__) >= sizeof(buf))                            \
+    return -ENAMETOOLONG
+    P(p->rw, "%s/rw", d);
+    P(p->upper, "%s/rw/upper", d);
+    P(p->work, "%s/rw/work", d);
+    P(p->lower, "%s/lower", d);
+    P(p->root, "%s/root", d);
+    unsigned b = (unsigned)spec->uid_base;
+    P(p->scratch_opts, "size=1m,nr_inodes=%d,mode=0711", p->nlayers + 64);
+    P(p->rw_opts, "size=%llu,nr_inodes=%llu,mode=0755,uid=%u,gid=%u",
+      (unsigned long long)(spec->limits.disk_bytes ? spec->limits.disk_bytes : (1ull << 30)),
+      (unsigned long long)(spec->limits.inodes ? spec->limits.inodes : 65536), b, b);
+    P(p->dev_opts, "size=64k,nr_inodes=64,mode=0755,uid=%u,gid=%u", b, b);
+    uint64_t shm = spec->limits.memory_bytes ? spec->limits.memory_bytes / 2 : (64ull << 20);
+    if (shm > (256ull << 20))
+        shm = 256ull << 20;
+    P(p->shm_opts, "size=%llu,nr_inodes=4096,mode=1777,uid=%u,gid=%u", (unsigned long long)shm,
+      b, b);
+    P(p->pts_opts, "newinstance,ptmxmode=0666,mode=0620,gid=%u", b + 5);
+#undef P
+    char *o = p->overlay_opts;
+    size_t left = optlen;
+    int n = snprintf(o, left, "lowerdir=");
+    for (int i = p->nlayers - 1; i >= 0; i--) /* top layer first */
+        n += snprintf(o + n, left - (size_t)n, "lower/%d%s", i, i ? ":" : "");
+    n += snprintf(o + n, left - (size_t)n, ",upperdir=rw/upper,workdir=rw/work");
+    if ((size_t)n >= left)
+        return -ENAMETOOLONG;
+    for (int i = 0; i < p->nlayers; i++) {
+        p->layer_src[i] = strdup(spec->layer_dirs[i]);
+        if (asprintf(&p->layer_dst[i], "%s/lower/%d", d, i) < 0)
+            p->layer_dst[i] = NULL;
+        if (!p->layer_src[i] || !p->layer_dst[i])
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+void rt_plan_free(struct rt_plan *p)
+{
+    for (int i = 0; p->layer_src && i < p->nlayers; i++)
+        free(p->layer_src[i]);
+    for (int i = 0; p->layer_dst && i < p->nlayers; i++)
+        free(p->layer_dst[i]);
+    free(p->layer_src);
+    free(p->layer_dst);
+    free(p->overlay_opts);
+    p->layer_src = p->layer_dst = NULL;
+    p->overlay_opts = NULL;
+}
+
+static long clone3_pidfd(uint64_t flags, int *pidfd, int exit_signal)
+{
+    struct clone_args a;
+    memset(&a, 0, sizeof(a));
+    a.flags = flags | CLONE_PIDFD;
+    a.pidfd = (uint64_t)(uintptr_t)pidfd;
+    a.exit_signal = (uint64_t)exit_signal;
+    return syscall(SYS_clone3, &a, sizeof(a));
+}
+
+/* ---- user namespace -------------------------------------------------------------------- */
+
+int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
+    int pidfd = -1;
+    long pid = clone3_pidfd(CLONE_NEWUSER, &pidfd, SIGCHLD);
+    if (pid == 0) {
+        char c;
+        close(pfd[1]);
+        while (read(pfd[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(pfd[0]);
+    if (pid < 0) {
+        close(pfd[1]);
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "clone user namespace");
+    }
+    char path[64], map[64];
+    snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)uid_base, count);
+    int r = 0, fd = -1;
+    snprintf(path, sizeof(path), "/proc/%ld/uid_map", pid);
+    r = al_write_string(path, map);
+    if (r >= 0) {
+        snprintf(path, sizeof(path), "/proc/%ld/gid_map", pid);
+        r = al_write_string(path, map);
+    }
+    if (r >= 0) {
+        snprintf(path, sizeof(path), "/proc/%ld/ns/user", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            r = -errno;
+    }
+    close(pfd[1]);
+    siginfo_t si;
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    if (r < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, -r, "user namespace map %u+%u", (unsigned)uid_base,
+                          count);
+    return fd;
+}
+
+/* ---- children (syscalls only from here on) -------------------------------------------- */
+
+static __attribute__((noreturn)) void fail(const struct rt_plan *p, int stage, int e)
+{
+    struct rt_report rep = {.kind = RT_REPORT_FAIL, .stage = stage, .err = e ? e : EIO};
+    (void)!send(p->report_fd, &rep, sizeof(rep), MSG_NOSIGNAL);
+    _exit(127);
+}
+
+#define TRY(stage, expr)                                                                           \
+    do {                                                                                           \
+        if ((expr) < 0)                                                                            \
+            fail(p, stage, errno);                                                                 \
+    } while (0)
+
+static int touch(int dirfd, const char *name, mode_t mode)
+{
+    int fd = openat(dirfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int bind_flags(const char *src, const char *dst, unsigned long extra)
+{
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+        return -1;
+    return mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | extra, NULL);
+}
+
+/* Inside the overlay root (cwd). */
+static void populate_root(const struct rt_plan *p)
+{
+    static const char *const dirs[] = {"proc", "dev", "sys", "tmp", ".airlock"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        if (mkdir(dirs[i], i == 3 ? 01777 : 0755) == 0) {
+            (void)!lchown(dirs[i], p->uid_base, p->uid_base);
+            if (i == 3)
+                (void)!chmod(dirs[i], 01777);
+        } else if (errno != EEXIST) {
+            fail(p, ST_DEV, errno);
+        }
+    }
+    TRY(ST_DEV, mount("airlock-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, p->dev_opts));
+    int dev = open("dev", O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    TRY(ST_DEV, dev);
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+        char src[32] = "/dev/", dst[32] = "dev/";
+        memcpy(src + 5, nodes[i], strlen(nodes[i]) + 1);
+        memcpy(dst + 4, nodes[i], strlen(nodes[i]) + 1);
+        TRY(ST_DEV, touch(dev, nodes[i], 0666));
+        TRY(ST_DEV, bind_flags(src, dst, MS_NOEXEC)); /* writable device, nosuid,noexec */
+    }
+    TRY(ST_DEV, mkdirat(dev, "pts", 0755));
+    TRY(ST_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, p->pts_opts));
+    TRY(ST_DEV, symlinkat("pts/ptmx", dev, "ptmx"));
+    TRY(ST_DEV, mkdirat(dev, "shm", 01777));
+    TRY(ST_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, p->shm_opts));
+    TRY(ST_DEV, symlinkat("/proc/self/fd", dev, "fd"));
+    TRY(ST_DEV, symlinkat("/proc/self/fd/0", dev, "stdin"));
+    TRY(ST_DEV, symlinkat("/proc/self/fd/1", dev, "stdout"));
+    TRY(ST_DEV, symlinkat("/proc/self/fd/2", dev, "stderr"));
+    close(dev);
+    TRY(ST_SYS, mount("airlock-sys", "sys", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=4k,nr_inodes=4,mode=0555"));
+    TRY(ST_AGENT, mount("airlock", ".airlock", "tmpfs", MS_NOSUID | MS_NODEV,
+                        "size=4k,nr_inodes=8,mode=0755"));
+    TRY(ST_AGENT, touch(AT_FDCWD, ".airlock/init", 0755));
+    TRY(ST_AGENT, bind_flags(p->agent_path, ".airlock/init", MS_RDONLY | MS_NODEV));
+    TRY(ST_AGENT, mount(NULL, ".airlock", NULL,
+                        MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+}
+
+static int loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        r = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(s);
+    errno = e;
+    return r;
+}
+
+static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
+{
+    /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
+     * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
+    int t = (int)syscall(SYS_open_tree, AT_FDCWD, ".",
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    TRY(ST_PIVOT, t);
+    TRY(ST_PIVOT, syscall(SYS_move_mount, t, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH));
+    TRY(ST_PIVOT, fchdir(t));
+    close(t);
+    /* our own procfs, while the host's is still visible (mount_too_revealing) */
+    static const char *const proc_opts[] = {"subset=pid,hidepid=invisible", "hidepid=invisible",
+                                            "hidepid=2", NULL};
+    int r = -1;
+    for (int i = 0; r < 0 && i < 4; i++)
+        r = mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, proc_opts[i]);
+    TRY(ST_PROC, r);
+    TRY(ST_PIVOT, syscall(SYS_pivot_root, ".", "."));
+    TRY(ST_PIVOT, umount2(".", MNT_DETACH));
+    TRY(ST_PIVOT, chdir("/"));
+    TRY(ST_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
+    TRY(ST_LOOPBACK, loopback_up());
+    struct rlimit nofile = {p->nofile, p->nofile}, core = {0, 0};
+    TRY(ST_RLIMIT, setrlimit(RLIMIT_NOFILE, &nofile));
+    TRY(ST_RLIMIT, setrlimit(RLIMIT_CORE, &core));
+    /* fds: move ours out of the way, 0-2 = /dev/null, 3 = channel, the rest close on exec */
+    int ctl = fcntl(p->ctl_fd, F_DUPFD_CLOEXEC, 10);
+    TRY(ST_FDS, ctl);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    TRY(ST_FDS, null);
+    for (int fd = 0; fd < 3; fd++)
+        TRY(ST_FDS, dup2(null, fd));
+    TRY(ST_FDS, dup2(ctl, 3));
+    TRY(ST_FDS, syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC));
+    TRY(ST_LANDLOCK, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    r = rt_landlock_apply(p->landlock_abi);
+    if (r < 0)
+        fail(p, ST_LANDLOCK, -r);
+    TRY(ST_SECCOMP, syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->seccomp));
+    static char *const argv[] = {"airlock-init", NULL};
+    static char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                 NULL};
+    execve("/.airlock/init", argv, envp);
+    fail(p, ST_EXEC, errno);
+}
+
+static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
+{
+    for (int i = 0; i < p->cg->n; i++) {
+        int fd = open(p->cg->procs[i], O_WRONLY | O_CLOEXEC);
+        TRY(ST_CGROUP, fd);
+        TRY(ST_CGROUP, write(fd, "0", 1));
+        close(fd);
+    }
+    TRY(ST_UNSHARE_MNT, unshare(CLONE_NEWNS));
+    TRY(ST_UNSHARE_MNT, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    TRY(ST_SCRATCH, mount("airlock", p->sbdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          p->scratch_opts));
+    TRY(ST_SCRATCH, chdir(p->sbdir));
+    TRY(ST_SCRATCH, mkdir("rw", 0755));
+    TRY(ST_SCRATCH, mkdir("root", 0755));
+    TRY(ST_SCRATCH, mkdir("lower", 0700));
+    TRY(ST_RW, mount("airlock-rw", "rw", "tmpfs", MS_NOSUID | MS_NODEV, p->rw_opts));
+    TRY(ST_RW, mkdir("rw/upper", 0755));
+    TRY(ST_RW, mkdir("rw/work", 0700));
+    TRY(ST_RW, lchown("rw/upper", p->uid_base, p->uid_base));
+    TRY(ST_RW, lchown("rw/work", p->uid_base, p->uid_base));
+    for (int i = 0; i < p->nlayers; i++) {
+        TRY(ST_LAYER, mkdir(p->layer_dst[i], 0755));
+        int t = (int)syscall(SYS_open_tree, AT_FDCWD, p->layer_src[i],
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        TRY(ST_LAYER, t);
+        struct mount_attr ma = {
+            .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                        MOUNT_ATTR_NODEV,
+            .userns_fd = (uint64_t)p->userns_fd,
+        };
+        TRY(ST_LAYER, syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &ma, sizeof(ma)));
+        TRY(ST_LAYER, syscall(SYS_move_mount, t, "", AT_FDCWD, p->layer_dst[i],
+                              MOVE_MOUNT_F_EMPTY_PATH));
+        close(t);
+    }
+    TRY(ST_OVERLAY, mount("overlay", "root", "overlay", MS_NOSUID | MS_NODEV, p->overlay_opts));
+    /* hand the daemon an fd on the writable tmpfs (stats), before we leave it */
+    int rwfd = open("rw", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    TRY(ST_RW, rwfd);
+    TRY(ST_OVERLAY, chdir("root"));
+    populate_root(p);
+
+    TRY(ST_USERNS, setns(p->userns_fd, CLONE_NEWUSER));
+    TRY(ST_USERNS, setgroups(0, NULL));
+    TRY(ST_USERNS, setresgid(0, 0, 0));
+    TRY(ST_USERNS, setresuid(0, 0, 0));
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                CLONE_NEWCGROUP;
+    if (unshare(flags | CLONE_NEWTIME) < 0)
+        TRY(ST_UNSHARE, unshare(flags));
+    int pidfd = -1;
+    long pid = clone3_pidfd(CLONE_PARENT, &pidfd, 0);
+    TRY(ST_CLONE, pid);
+    if (pid == 0) {
+        close(rwfd);
+        pid1_child(p);
+    }
+    struct rt_report rep = {.kind = RT_REPORT_PID, .pid = (int)pid};
+    int fds[2] = {pidfd, rwfd};
+    union {
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct iovec iov = {.iov_base = &rep, .iov_len = sizeof(rep)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+    if (sendmsg(p->report_fd, &mh, MSG_NOSIGNAL) < 0) {
+        kill((pid_t)pid, SIGKILL);
+        _exit(126);
+    }
+    _exit(0);
+}
+
+int rt_spawn_setup(const struct rt_plan *p, struct al_err *err)
+{
+    int pidfd = -1;
+    long pid = clone3_pidfd(0, &pidfd, SIGCHLD);
+    if (pid < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "clone setup process");
+    if (pid == 0)
+        setup_child(p);
+    return pidfd;
+}

@@ -69,33 +69,90 @@ static int a_connect(const char *name, int argc, char **argv)
     return tcp_connect(name, argv[0], (int)strtol(argv[1], NULL, 10), t);
 }
 
+static unsigned long gw_from_proc(void)
+{
+    char buf[8192];
+    if (atk_read_file("/proc/net/route", buf, sizeof(buf)) < 0)
+        return 0;
+    for (char *line = strchr(buf, '\n'); line && *++line; line = strchr(line, '\n')) {
+        char ifn[32];
+        unsigned long dst, g;
+        if (sscanf(line, "%31s %lx %lx", ifn, &dst, &g) == 3 && g)
+            return g;
+    }
+    return 0;
+}
+
+static unsigned long gw_from_netlink(void)
+{
+    /* RTM_GETROUTE dump (unprivileged): the first IPv4 route with a gateway. */
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return 0;
+    struct {
+        struct nlmsghdr nh;
+        struct rtmsg rt;
+    } req;
+    memset(&req, 0, sizeof(req));
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+    req.nh.nlmsg_type = RTM_GETROUTE;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.rt.rtm_family = AF_INET;
+    unsigned long gw = 0;
+    if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
+        goto out;
+    static char buf[32768];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)n);
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+                goto out;
+            struct rtmsg *rt = NLMSG_DATA(h);
+            int len = (int)RTM_PAYLOAD(h);
+            for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len))
+                if (a->rta_type == RTA_GATEWAY && !gw)
+                    memcpy(&gw, RTA_DATA(a), 4);
+        }
+    }
+out:
+    close(fd);
+    return gw;
+}
+
 static int a_connect_gw(const char *name, int argc, char **argv)
 {
     /* Connects to the default gateway (the host side of the sandbox's veth) on a port. */
     if (argc < 1)
         return atk_report(name, false, EINVAL, "usage: connect_gw <port> [timeout_ms]");
-    char buf[8192];
-    long n = atk_read_file("/proc/net/route", buf, sizeof(buf));
-    if (n < 0)
-        return atk_report(name, false, (int)-n, "read /proc/net/route");
-    char *line = strchr(buf, '\n');
-    unsigned long gw = 0;
-    while (line && *++line) {
-        char ifn[32];
-        unsigned long dst, g;
-        if (sscanf(line, "%31s %lx %lx", ifn, &dst, &g) == 3 && g) {
-            gw = g;
-            break;
-        }
-        line = strchr(line, '\n');
-    }
+    unsigned long gw = gw_from_proc();
     if (!gw)
-        return atk_report(name, false, ENETUNREACH, "no gateway in /proc/net/route");
+        gw = gw_from_netlink();
+    if (!gw)
+        return atk_report(name, false, ENETUNREACH, "no gateway (no route with a gateway)");
     struct in_addr a = {(in_addr_t)gw};
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a, addr, sizeof(addr));
     int t = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 3000;
     return tcp_connect(name, addr, (int)strtol(argv[0], NULL, 10), t);
+}
+
+static int a_ipv6(const char *name, int argc, char **argv)
+{
+    /* Binds a UDP socket to [::1]: works only where IPv6 is enabled in this netns. */
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return atk_report(name, false, errno, "AF_INET6 socket");
+    struct sockaddr_in6 s6;
+    memset(&s6, 0, sizeof(s6));
+    s6.sin6_family = AF_INET6;
+    s6.sin6_addr = in6addr_loopback;
+    int r = bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+    int e = r < 0 ? errno : 0;
+    close(fd);
+    return atk_report(name, r == 0, e, "bind([::1]:0) %s", r == 0 ? "IPv6 ENABLED" : "failed");
 }
 
 static int sock_result(const char *name, int fd, const char *what)
@@ -237,6 +294,7 @@ const struct atk_entry atk_net_table[] = {
     {"raw_icmp", a_raw_icmp, "SOCK_RAW ICMP"},
     {"raw_ip", a_raw_ip, "SOCK_RAW IPPROTO_RAW"},
     {"inet6", a_inet6, "IPv6 addresses in this netns"},
+    {"ipv6", a_ipv6, "bind [::1] (is IPv6 enabled?)"},
     {"netlink_addr", a_netlink_addr, "add an address via rtnetlink"},
     {"netlink_route", a_netlink_route, "add a route via rtnetlink"},
     {"link_up", a_link_up, "set lo up via rtnetlink"},

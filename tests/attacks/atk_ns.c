@@ -112,18 +112,41 @@ static int a_unshare(const char *name, int argc, char **argv)
     return atk_report(name, r == 0, e, "unshare(CLONE_NEW%s)", argv[0]);
 }
 
+static const char *ns_file(const char *n)
+{
+    if (strcmp(n, "mount") == 0)
+        return "mnt";
+    return n;
+}
+
 static int a_clone(const char *name, int argc, char **argv)
 {
+    /* The child reports (exit status 0) whether it really is in a new namespace: clone(2)
+     * cannot express CLONE_NEWTIME (0x80 lies in the exit-signal byte), so only a changed
+     * /proc/self/ns/<ns> link counts as success. */
     unsigned long fl = argc > 0 ? ns_lookup(argv[0]) : 0;
     if (!fl)
         return atk_report(name, false, EINVAL, "unknown namespace %s", argc > 0 ? argv[0] : "");
+    char path[64], before[128] = "";
+    snprintf(path, sizeof(path), "/proc/self/ns/%s", ns_file(argv[0]));
+    ssize_t bl = readlink(path, before, sizeof(before) - 1);
+    before[bl > 0 ? bl : 0] = '\0';
     long pid = syscall(SYS_clone, fl | SIGCHLD, 0, NULL, NULL, 0);
-    if (pid == 0)
-        _exit(0);
+    if (pid == 0) {
+        char now[128] = "";
+        ssize_t nl = readlink(path, now, sizeof(now) - 1);
+        now[nl > 0 ? nl : 0] = '\0';
+        _exit(nl > 0 && bl > 0 && strcmp(now, before) != 0 ? 0 : 3);
+    }
     int e = pid < 0 ? errno : 0;
+    int status = 0;
     if (pid > 0)
-        waitpid((pid_t)pid, NULL, 0);
-    return atk_report(name, pid > 0, e, "clone(CLONE_NEW%s|SIGCHLD)", argv[0]);
+        waitpid((pid_t)pid, &status, __WALL);
+    bool in_new = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return atk_report(name, in_new, e, "clone(CLONE_NEW%s|SIGCHLD) -> %ld, child %s", argv[0], pid,
+                      pid <= 0 ? "not created"
+                      : in_new ? "IN A NEW NAMESPACE"
+                               : "same ns");
 }
 
 static int a_clone3(const char *name, int argc, char **argv)

@@ -114,12 +114,19 @@ def test_agent_binary_not_writable(atk):
     before = hashlib.sha256(read_host(agent)).hexdigest() if agent else None
     refused(atk.run("open_wronly", "/proc/1/exe"),
             {E.EACCES, E.EPERM, E.ETXTBSY, E.EROFS, E.ENOENT})
-    r = atk.sb.exec("readlink /proc/1/exe || true")
-    inside = r["stdout"].strip()
-    if inside.startswith("/") and " " not in inside:
-        res = atk.run("open_wronly", inside)
+    # where the agent is mounted: /proc/1/exe if visible, else file bind mounts in mountinfo
+    inside = set()
+    r = atk.sb.exec("readlink /proc/1/exe 2>/dev/null; cat /proc/self/mountinfo")
+    for line in r["stdout"].splitlines():
+        f = line.split()
+        if line.startswith("/"):
+            inside.add(line.strip())
+        elif len(f) > 4 and agent and f[3].endswith(os.path.basename(agent)):
+            inside.add(f[4])
+    for p in sorted(inside):
+        res = atk.run("open_wronly", p)
         refused(res, {E.EACCES, E.EPERM, E.ETXTBSY, E.EROFS, E.ENOENT})
-        r = atk.sb.exec("cp /bin/busybox %s 2>&1; echo rc=$?" % inside)
+        r = atk.sb.exec("cp %s %s 2>&1; echo rc=$?" % (atk.path, p))
         assert "rc=0" not in r["stdout"], r
     if agent:
         assert hashlib.sha256(read_host(agent)).hexdigest() == before

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -177,7 +180,29 @@ static int a_cat(const char *name, int argc, char **argv)
     return atk_report(name, true, 0, "%s", buf);
 }
 
+static int a_sysv(const char *name, int argc, char **argv)
+{
+    /* Looks up an existing SysV shm segment and message queue by key (IPC is per namespace). */
+    if (argc < 1)
+        return atk_report(name, false, EINVAL, "usage: sysv <key>");
+    key_t key = (key_t)strtol(argv[0], NULL, 0);
+    int shm = shmget(key, 0, 0);
+    int shm_err = shm < 0 ? errno : 0;
+    int mq = msgget(key, 0);
+    int mq_err = mq < 0 ? errno : 0;
+    char *p = shm >= 0 ? shmat(shm, NULL, SHM_RDONLY) : (void *)-1;
+    char peek[64] = "";
+    if (p != (void *)-1) {
+        snprintf(peek, sizeof(peek), "%.40s", p);
+        shmdt(p);
+    }
+    return atk_report(name, shm >= 0 || mq >= 0, shm >= 0 || mq >= 0 ? 0 : shm_err,
+                      "shmget(0x%x) -> %d (errno %d) %s; msgget -> %d (errno %d)", (unsigned)key,
+                      shm, shm_err, peek, mq, mq_err);
+}
+
 const struct atk_entry atk_fs_table[] = {
+    {"sysv", a_sysv, "<key> find a SysV shm segment / message queue"},
     {"mknod", a_mknod, "<path> <c|b> <maj> <min> create and open a device node"},
     {"open_read", a_open_read, "<path> [offset] open and read"},
     {"proc1_fds", a_proc1_fds, "[pid] list and open /proc/pid/fd/*"},

@@ -7,10 +7,12 @@
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "attack.h"
@@ -287,7 +289,47 @@ static int a_link_up(const char *name, int argc, char **argv)
     return nl_send(name, (struct nl_req *)&r, "RTM_NEWLINK lo up");
 }
 
+static int a_unix_abstract(const char *name, int argc, char **argv)
+{
+    /* Connects to an abstract unix socket by name (abstract names are per network namespace). */
+    if (argc < 1)
+        return atk_report(name, false, EINVAL, "usage: unix_abstract <name>");
+    struct sockaddr_un su;
+    memset(&su, 0, sizeof(su));
+    su.sun_family = AF_UNIX;
+    size_t n = strnlen(argv[0], sizeof(su.sun_path) - 2);
+    memcpy(su.sun_path + 1, argv[0], n);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return atk_report(name, false, errno, "AF_UNIX socket");
+    int r = connect(fd, (struct sockaddr *)&su,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    int e = r < 0 ? errno : 0;
+    close(fd);
+    return atk_report(name, r == 0, e, "connect(@%s)%s", argv[0], r == 0 ? " CONNECTED" : "");
+}
+
+static int a_unix_path(const char *name, int argc, char **argv)
+{
+    /* Connects to a unix socket at a filesystem path, e.g. the daemon's airlockd.sock. */
+    if (argc < 1)
+        return atk_report(name, false, EINVAL, "usage: unix_path <path>");
+    struct sockaddr_un su;
+    memset(&su, 0, sizeof(su));
+    su.sun_family = AF_UNIX;
+    snprintf(su.sun_path, sizeof(su.sun_path), "%s", argv[0]);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return atk_report(name, false, errno, "AF_UNIX socket");
+    int r = connect(fd, (struct sockaddr *)&su, sizeof(su));
+    int e = r < 0 ? errno : 0;
+    close(fd);
+    return atk_report(name, r == 0, e, "connect(%s)%s", argv[0], r == 0 ? " CONNECTED" : "");
+}
+
 const struct atk_entry atk_net_table[] = {
+    {"unix_abstract", a_unix_abstract, "<name> connect to an abstract unix socket"},
+    {"unix_path", a_unix_path, "<path> connect to a unix socket path"},
     {"connect", a_connect, "<addr> <port> [ms] TCP connect (IPv4 or IPv6)"},
     {"connect_gw", a_connect_gw, "<port> [ms] TCP connect to the default gateway"},
     {"raw_packet", a_raw_packet, "AF_PACKET raw socket"},

@@ -94,3 +94,20 @@ def test_netlink_changes(atk, name):
     """Attack: change addresses, routes and links over rtnetlink (e.g. add a route around the
     egress path).  Defence: no CAP_NET_ADMIN in the sandbox netns: EPERM."""
     refused(atk.run(name), DENIED)
+
+
+def test_abstract_unix_socket(atk):
+    """Attack: connect to an abstract unix socket of the host (D-Bus, containerd, X11 and many
+    daemons listen on @names).  Defence: abstract names belong to the network namespace: the
+    sandbox gets ECONNREFUSED (control: the same connect on the host succeeds)."""
+    import secrets
+    from attacks import host_run
+    name = "airlock-sectest-" + secrets.token_hex(4)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + name)
+    s.listen(4)
+    try:
+        assert host_run(atk.binpath, "unix_abstract", name)["ok"] is True  # control
+        refused(atk.run("unix_abstract", name), {E.ECONNREFUSED, E.ENOENT, E.EACCES, E.EPERM})
+    finally:
+        s.close()

@@ -201,3 +201,32 @@ def test_cgroup_limits_not_writable(atk):
     for line in r["stdout"].splitlines():
         assert line.endswith(":/") or "airlock" not in line, \
             "cgroup path of the host visible (no cgroup namespace): %r" % r["stdout"]
+
+
+def test_sysv_ipc_not_shared(atk):
+    """Attack: attach a SysV shared memory segment of the host (or of another sandbox) by its
+    well-known key and read it.  Defence: a private IPC namespace: shmget(key) is ENOENT
+    (control: the same lookup on the host finds the segment)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    key = 0x5ec70000 + os.getpid() % 0xffff
+    shm = libc.shmget(key, 4096, 0o1666)
+    assert shm >= 0, ctypes.get_errno()
+    addr = libc.shmat(shm, None, 0)
+    try:
+        ctypes.memmove(addr, b"HOST-SHM-SECRET", 15)
+        from attacks import host_run
+        assert host_run(atk.binpath, "sysv", key)["ok"] is True  # control
+        res = atk.run("sysv", key)
+        assert res["ok"] is False and "HOST-SHM-SECRET" not in res["detail"], res
+        assert res["errno"] == E.ENOENT, res
+    finally:
+        libc.shmdt(ctypes.c_void_p(addr))
+        libc.shmctl(shm, 0, None)  # IPC_RMID
+
+
+def test_daemon_socket_unreachable(airlockd, atk):
+    """Attack: connect to the daemon's unix socket (STATE_DIR/airlockd.sock) from inside.
+    Defence: the path does not exist in the sandbox's filesystem: ENOENT."""
+    refused(atk.run("unix_path", airlockd.sock), {E.ENOENT, E.EACCES, E.ECONNREFUSED})

@@ -32,9 +32,11 @@ struct agent_outbuf {
 struct agent {
     int ctl_fd;
     int sig_fd;
-    int root_fd;     /* file ops and passwd lookups resolve inside it */
-    bool privileged; /* started with capabilities (the real PID 1 case) */
-    bool is_init;    /* getpid() == 1 */
+    int root_fd;                    /* file ops and passwd lookups resolve inside it */
+    bool privileged;                /* started with capabilities (the real PID 1 case) */
+    gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
+    size_t ngroups;
+    bool is_init; /* getpid() == 1 */
     const char *workdir;
     const char *user_spec; /* default user, NULL = the agent's own uid */
     char **image_env;      /* from --env */
@@ -46,6 +48,9 @@ struct agent {
     struct agent_fjob *fjobs;
     size_t nfjobs;
     bool quit;
+    bool reconnect; /* --channel: survive the host going away */
+    bool connected;
+    long long next_probe_ms;
 };
 
 /* main.c: queue a frame toward the daemon (never blocks; the loop flushes it). */
@@ -71,7 +76,8 @@ size_t agent_exec_pollfds(struct agent *a, struct pollfd *pfd, void **tags, size
 void agent_exec_event(struct agent *a, void *tag, short revents);
 int agent_exec_timeout_ms(struct agent *a, long long now);
 void agent_exec_timers(struct agent *a, long long now);
-void agent_exec_kill_all(struct agent *a);
+/* Kill every exec's process group (and with `everything`, every process we can see). */
+void agent_exec_kill_all(struct agent *a, bool everything);
 
 /* files.c */
 void agent_file_request(struct agent *a, const struct al_frame *f);

@@ -569,7 +569,7 @@ void agent_exec_timers(struct agent *a, long long now)
     }
 }
 
-void agent_exec_kill_all(struct agent *a)
+void agent_exec_kill_all(struct agent *a, bool everything)
 {
     for (struct agent_exec *e = a->execs; e; e = e->next) {
         if (!e->exited) {
@@ -577,7 +577,7 @@ void agent_exec_kill_all(struct agent *a)
             kill(e->pid, SIGKILL);
         }
     }
-    if (a->is_init)
+    if (everything)
         kill(-1, SIGKILL); /* PID 1 of the sandbox: nothing inside outlives it */
     while (a->execs) {
         struct agent_exec *e = a->execs;

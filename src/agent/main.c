@@ -27,11 +27,14 @@
  * buffered without bound.  Stdin data from the daemon is buffered per exec; above
  * AGENT_STDIN_HIGH the loop stops reading the channel until the children catch up.
  * The agent is not dumpable (no /proc/1/fd, no ptrace by same-uid user code) and every fd
- * it holds is close-on-exec.  When the channel reaches EOF, everything is killed and the
- * agent exits.
+ * it holds is close-on-exec.  When the channel (fd 3) reaches EOF, everything is killed and
+ * the agent exits.
  *
  * Options (all optional; the runtime passes them):
- *   --channel PATH   open PATH (read/write) as the control channel instead of using fd 3
+ *   --channel PATH   open PATH (read/write) as the control channel instead of using fd 3;
+ *                    a device (virtio-serial port) whose host side may go away: on EOF or
+ *                    hangup every exec is killed and file op dropped, and the agent waits
+ *                    for the host to reconnect, then sends HELLO again (it never exits)
  *   --workdir DIR    default cwd of execs (default "/")
  *   --user SPEC      default user of execs and file ops: name, uid, uid:gid, name:group
  *                    (default: the agent's own uid, i.e. root in a sandbox)
@@ -67,6 +70,7 @@
 
 #define MAX_POLLFDS (2 + 3 * AGENT_MAX_EXECS)
 #define OUTQ_STOP_READING (8u << 20)
+#define RECONNECT_PROBE_MS 200
 
 /* ---- output queue ---- */
 
@@ -219,9 +223,57 @@ static bool ctl_paused(const struct agent *a)
     return a->outq_bytes >= OUTQ_STOP_READING || agent_exec_stdin_backlog(a) >= AGENT_STDIN_HIGH;
 }
 
+static void outq_drop(struct agent *a)
+{
+    while (a->outq_head) {
+        struct agent_outbuf *b = a->outq_head;
+        a->outq_head = b->next;
+        free(b);
+    }
+    a->outq_tail = NULL;
+    a->outq_bytes = 0;
+}
+
+static void send_hello(struct agent *a)
+{
+    agent_send_json(a, AL_MSG_HELLO, 0,
+                    json_pack("{s:i,s:i}", "version", AL_PROTO_VERSION, "pid", (int)getpid()));
+}
+
+/* The daemon went away.  On the fd 3 stream socket that is the end: kill everything and exit.  On
+ * a --channel device (virtio-serial) the host may come back: end every request, and wait
+ * for it to reconnect. */
+static void channel_lost(struct agent *a, struct al_frame_reader *rd)
+{
+    if (!a->reconnect) {
+        a->quit = true;
+        return;
+    }
+    agent_exec_kill_all(a, false);
+    agent_file_abort_all(a);
+    outq_drop(a);
+    al_frame_reader_free(rd);
+    al_frame_reader_init(rd);
+    a->connected = false;
+    a->next_probe_ms = al_now_ms() + RECONNECT_PROBE_MS;
+}
+
+/* A disconnected virtio-serial port polls POLLHUP until the host opens it again. */
+static void channel_probe(struct agent *a, long long now)
+{
+    if (a->connected || now < a->next_probe_ms)
+        return;
+    struct pollfd p = {.fd = a->ctl_fd, .events = POLLIN};
+    if (poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+        a->connected = true;
+        send_hello(a);
+    } else
+        a->next_probe_ms = now + RECONNECT_PROBE_MS;
+}
+
 static void ctl_read(struct agent *a, struct al_frame_reader *rd)
 {
-    while (!a->quit && !ctl_paused(a)) {
+    while (!a->quit && a->connected && !ctl_paused(a)) {
         struct al_frame f;
         int rc = al_frame_read(rd, a->ctl_fd, false, &f);
         if (rc == 0)
@@ -229,7 +281,7 @@ static void ctl_read(struct agent *a, struct al_frame_reader *rd)
         if (rc < 0) {
             if (rc != -EPIPE)
                 log_error("control channel: %s", strerror(-rc));
-            a->quit = true;
+            channel_lost(a, rd);
             return;
         }
         handle_frame(a, &f);
@@ -258,25 +310,34 @@ static int run_loop(struct agent *a)
     al_frame_reader_init(&rd);
 
     while (!a->quit) {
+        long long now = al_now_ms();
+        channel_probe(a, now);
         ctl_read(a, &rd);
         if (a->quit)
             break;
-        long long now = al_now_ms();
         agent_exec_timers(a, now);
         if (!agent_outq_full(a))
             agent_file_progress(a);
-        if (outq_flush(a) < 0)
-            break;
+        if (a->connected && outq_flush(a) < 0) {
+            channel_lost(a, &rd);
+            continue;
+        }
 
         bool paused = ctl_paused(a);
-        pfd[0] = (struct pollfd){.fd = a->ctl_fd,
+        pfd[0] = (struct pollfd){.fd = a->connected ? a->ctl_fd : -1,
                                  .events =
                                      (short)((paused ? 0 : POLLIN) | (a->outq_head ? POLLOUT : 0))};
         pfd[1] = (struct pollfd){.fd = a->sig_fd, .events = POLLIN};
         size_t n = 2 + agent_exec_pollfds(a, pfd + 2, tags + 2, MAX_POLLFDS - 2);
-        int timeout = agent_exec_timeout_ms(a, al_now_ms());
+        now = al_now_ms();
+        int timeout = agent_exec_timeout_ms(a, now);
         if (agent_file_pending(a) && !agent_outq_full(a))
             timeout = 0;
+        if (!a->connected) {
+            int t = a->next_probe_ms > now ? (int)(a->next_probe_ms - now) : 0;
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
         int r = poll(pfd, n, timeout);
         if (r < 0) {
             if (errno == EINTR)
@@ -284,10 +345,11 @@ static int run_loop(struct agent *a)
             log_error("poll: %s", strerror(errno));
             break;
         }
-        if (pfd[0].revents & (POLLERR | POLLNVAL))
+        if (pfd[0].revents & POLLNVAL)
             break;
-        if ((pfd[0].revents & POLLHUP) && !(pfd[0].revents & POLLIN))
-            break;
+        if ((pfd[0].revents & POLLERR) ||
+            ((pfd[0].revents & POLLHUP) && !(pfd[0].revents & POLLIN)))
+            channel_lost(a, &rd);
         if (pfd[1].revents)
             reap(a);
         for (size_t i = 2; i < n; i++)
@@ -295,8 +357,11 @@ static int run_loop(struct agent *a)
                 agent_exec_event(a, tags[i], pfd[i].revents);
     }
     al_frame_reader_free(&rd);
-    agent_exec_kill_all(a);
+    agent_exec_kill_all(a, a->is_init);
     agent_file_abort_all(a);
+    if (a->connected)
+        (void)outq_flush(a); /* best effort: the channel may be gone */
+    outq_drop(a);
     return 0;
 }
 
@@ -415,11 +480,21 @@ int main(int argc, char **argv)
         return 1;
     }
     a.privileged = agent_caps_any_effective();
+    int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
+    a.ngroups = ng > 0 ? (size_t)ng : 0;
     if (gethostname(a.hostname, sizeof(a.hostname) - 1) < 0)
         a.hostname[0] = '\0';
 
-    agent_send_json(&a, AL_MSG_HELLO, 0,
-                    json_pack("{s:i,s:i}", "version", AL_PROTO_VERSION, "pid", (int)getpid()));
+    if (channel) {
+        a.reconnect = true; /* connected once the first probe sees the host */
+    } else {
+        a.connected = true;
+        send_hello(&a);
+    }
     run_loop(&a);
+    close(a.root_fd);
+    close(a.sig_fd);
+    close(a.ctl_fd);
+    free(a.image_env);
     return 0;
 }

@@ -57,17 +57,16 @@ static size_t split_fields(char *line, char **f, size_t max)
 {
     size_t n = 0;
     char *p = line;
-    while (n < max) {
+    for (;;) {
         f[n++] = p;
         char *c = strchr(p, ':');
         if (!c)
-            break;
+            return n;
+        if (n == max)
+            return max + 1; /* too many fields */
         *c = '\0';
         p = c + 1;
     }
-    if (n == max && strchr(f[max - 1], ':'))
-        return max + 1; /* too many fields */
-    return n;
 }
 
 /* Iterate lines of db: calls fn(line copy) until it returns non-zero. */

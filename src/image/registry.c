@@ -40,7 +40,7 @@ struct reg {
     char *authz; /* "Authorization: ..." or NULL */
     char *ca_blob;
     size_t ca_len;
-    uint64_t done, total;
+    uint64_t done, total, reported;
 };
 
 struct xfer {
@@ -110,9 +110,14 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
             x->sink_err = rc;
             return 0;
         }
-        x->r->done += n;
-        if (x->r->opts && x->r->opts->progress)
-            x->r->opts->progress(x->r->opts->progress_ud, x->r->done, x->r->total);
+        struct reg *r = x->r;
+        r->done += n;
+        /* report every 256 KiB and at the end, not per curl chunk */
+        if (r->opts && r->opts->progress &&
+            (r->done - r->reported >= (256u << 10) || r->done >= r->total)) {
+            r->reported = r->done;
+            r->opts->progress(r->opts->progress_ud, r->done, r->total);
+        }
         return n;
     }
     if (x->mem_len + n > x->mem_max) {

@@ -214,6 +214,27 @@ fail:
     return rc;
 }
 
+static void pax_merge(struct img_pax *into, struct img_pax *from)
+{
+    if (from->path) {
+        free(into->path);
+        into->path = TAKE_PTR(from->path);
+    }
+    if (from->linkpath) {
+        free(into->linkpath);
+        into->linkpath = TAKE_PTR(from->linkpath);
+    }
+    if (from->has_size)
+        into->has_size = true, into->size = from->size;
+    if (from->has_uid)
+        into->has_uid = true, into->uid = from->uid;
+    if (from->has_gid)
+        into->has_gid = true, into->gid = from->gid;
+    if (from->has_mtime)
+        into->has_mtime = true, into->mtime = from->mtime;
+    img_pax_clear(from);
+}
+
 int img_tar_new(struct img_rd *rd, uint64_t max_entries, struct img_tar **ret)
 {
     struct img_tar *t = calloc(1, sizeof(*t));
@@ -321,11 +342,12 @@ int img_tar_next(struct img_tar *t, struct img_tar_entry *ret, struct al_err *er
             rc = read_meta(t, t->hdr.size, &buf, err);
             if (rc < 0)
                 return rc;
-            if (ty == 'x') {
-                img_pax_clear(&t->pax);
-                rc = img_pax_parse(buf, t->hdr.size, &t->pax, err);
+            if (ty == 'x') { /* consecutive pax headers merge, later keys win */
+                struct img_pax np;
+                rc = img_pax_parse(buf, t->hdr.size, &np, err);
                 if (rc < 0)
                     return rc;
+                pax_merge(&t->pax, &np);
             } else if (ty == 'L' || ty == 'K') {
                 size_t n = strnlen(buf, t->hdr.size);
                 if (n == 0 || n > IMG_MAX_NAME)

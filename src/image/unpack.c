@@ -107,9 +107,11 @@ static int open_parent(struct unpack *u, const char *path, struct al_err *err)
     int fd = path[0] ? openat2_beneath(u->root_fd, path, O_RDONLY | O_DIRECTORY)
                      : fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0 && fd != -ENOENT) {
-        if (fd == -ELOOP || fd == -EXDEV)
+        if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
             return al_err_set(err, AL_ERR_INVALID, EPERM,
-                              "layer entry's parent '%.200s' goes through a symlink", path);
+                              "layer entry's parent '%.200s' goes through a symlink (or is "
+                              "not a directory)",
+                              path);
         return al_err_sys(err, AL_ERR_INVALID, -fd, "layer: open '%.200s'", path);
     }
     if (fd < 0) { /* walk and create, one component at a time */
@@ -132,9 +134,11 @@ static int open_parent(struct unpack *u, const char *path, struct al_err *err)
                     return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: mkdir '%.200s'", path);
                 nfd = openat2_beneath(cur, comp, O_RDONLY | O_DIRECTORY);
             }
-            if (nfd == -ELOOP || nfd == -EXDEV)
+            if (nfd == -ELOOP || nfd == -EXDEV || nfd == -ENOTDIR)
                 return al_err_set(err, AL_ERR_INVALID, EPERM,
-                                  "layer entry's parent '%.200s' goes through a symlink", path);
+                                  "layer entry's parent '%.200s' goes through a symlink (or is "
+                                  "not a directory)",
+                                  path);
             if (nfd < 0)
                 return al_err_sys(err, AL_ERR_INVALID, -nfd, "layer: open '%.200s'", path);
             close(cur);

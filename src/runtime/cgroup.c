@@ -359,6 +359,20 @@ fail:
     return -(err ? err->code : EIO);
 }
 
+int rt_cg_attach(const struct rt_cg *cg, pid_t pid, bool skip_v2, struct al_err *err)
+{
+    char val[32];
+    snprintf(val, sizeof(val), "%d", (int)pid);
+    for (int i = 0; i < cg->n; i++) {
+        if (skip_v2 && cg->is_v2[i])
+            continue;
+        int r = al_write_string(cg->procs[i], val);
+        if (r < 0)
+            return al_err_sys(err, AL_ERR_INTERNAL, -r, "join %s", cg->dirs[i]);
+    }
+    return 0;
+}
+
 /* SIGKILL every pid listed in dir/cgroup.procs; returns how many were listed. */
 static int kill_listed(const char *dir)
 {

@@ -6,12 +6,14 @@
  * prints the result as one JSON line, destroys the sandbox.  Options: --agent PATH,
  * --id ID, --uid-base N, --mem BYTES, --pids N, --cpu MILLIS, --disk BYTES, --inodes N,
  * --nofile N, --timeout MS, --stdin (pass our stdin), --user U, --max-output N,
- * --repeat N (run the command N times), --check (rt_host_check only).
+ * --repeat N (run the command N times), --parallel N (N threads at once, each round), --check (rt_host_check only),
+ * --cleanup ID DIR (rt_cleanup_stale only).
  */
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,55 @@ static int default_agent(char *buf, size_t len)
     return snprintf(buf, len, "%s/../agent/airlock-init", dirname(self)) < (int)len ? 0 : -1;
 }
 
+struct run_ctx {
+    struct rt_sandbox *sb;
+    struct rt_exec_req req;
+    pthread_mutex_t lock;
+    int rc;
+};
+
+static void run_one(struct run_ctx *c)
+{
+    struct rt_exec_result res;
+    struct al_err err = {0};
+    long long e0 = al_now_us();
+    int r = rt_exec(c->sb, &c->req, NULL, NULL, &res, &err);
+    long long e1 = al_now_us();
+    pthread_mutex_lock(&c->lock);
+    if (r < 0) {
+        cleanup_json json_t *j = json_pack("{s:{s:s,s:s}}", "error", "kind",
+                                           al_err_kind_name(err.kind), "message", err.msg);
+        print_json(j);
+        c->rc = 1;
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    struct rt_stats st = {0};
+    rt_sandbox_stats(c->sb, &st, NULL);
+    cleanup_json json_t *j = json_pack(
+        "{s:i,s:i,s:b,s:s%,s:s%,s:b,s:b,s:I,s:f,s:{s:I,s:I,s:i,s:I},s:b}", "exitCode",
+        res.exit_code, "signal", res.signal, "timedOut", res.timed_out, "stdout", res.out,
+        res.out_len, "stderr", res.err, res.err_len, "stdoutTruncated", res.stdout_truncated,
+        "stderrTruncated", res.stderr_truncated, "durationMs", (json_int_t)res.duration_ms,
+        "execMs", (double)(e1 - e0) / 1000.0, "stats", "memoryBytes",
+        (json_int_t)st.memory_bytes, "cpuUsec", (json_int_t)st.cpu_usec, "pids", (int)st.pids,
+        "diskBytes", (json_int_t)st.disk_bytes, "alive", rt_sandbox_alive(c->sb));
+    if (!j) /* output that is not UTF-8 */
+        j = json_pack("{s:i,s:i,s:s}", "exitCode", res.exit_code, "signal", res.signal, "note",
+                      "output not UTF-8");
+    print_json(j);
+    if (res.exit_code != 0 && c->rc == 0)
+        c->rc = 3;
+    pthread_mutex_unlock(&c->lock);
+    rt_exec_result_free(&res);
+}
+
+static void *run_thread(void *arg)
+{
+    run_one(arg);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -63,14 +114,16 @@ int main(int argc, char **argv)
         {"nofile", required_argument, NULL, 'f'},  {"timeout", required_argument, NULL, 't'},
         {"stdin", no_argument, NULL, 's'},         {"user", required_argument, NULL, 'U'},
         {"max-output", required_argument, NULL, 'o'}, {"repeat", required_argument, NULL, 'r'},
-        {"check", no_argument, NULL, 'C'},         {NULL, 0, NULL, 0},
+        {"parallel", required_argument, NULL, 'P'},
+        {"check", no_argument, NULL, 'C'},         {"cleanup", no_argument, NULL, 'K'},
+        {NULL, 0, NULL, 0},
     };
     char agent[PATH_MAX] = "", id[40] = "";
-    uint64_t uid_base = 0, timeout = 0, max_output = 0, repeat = 1, v;
+    uint64_t uid_base = 0, timeout = 0, max_output = 0, repeat = 1, parallel = 1, v;
     struct rt_limits lim = {.cpu_millis = 1000, .memory_bytes = 512ull << 20,
                             .disk_bytes = 256ull << 20, .inodes = 65536, .pids = 256,
                             .nofile = 1024};
-    bool want_stdin = false, check = false;
+    bool want_stdin = false, check = false, cleanup = false;
     const char *user = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -89,6 +142,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check = true;
+            break;
+        case 'K':
+            cleanup = true;
             break;
         case 'm':
         case 'd':
@@ -118,6 +174,8 @@ int main(int argc, char **argv)
                 max_output = v;
             else if (c == 'r')
                 repeat = v;
+            else if (c == 'P')
+                parallel = v > 64 ? 64 : v;
         }
     }
     struct al_err err = {0};
@@ -129,6 +187,15 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("ok %s\n", desc);
+        return 0;
+    }
+    if (cleanup) {
+        if (optind + 2 != argc)
+            return usage();
+        if (rt_cleanup_stale(argv[optind], argv[optind + 1], &err) < 0) {
+            fprintf(stderr, "rt-run: cleanup: %s\n", err.msg);
+            return 1;
+        }
         return 0;
     }
     if (optind + 2 > argc || strcmp(argv[optind + 1], "--") != 0 || optind + 2 >= argc)
@@ -199,39 +266,24 @@ int main(int argc, char **argv)
         if (!in)
             in = strdup("");
     }
+    struct run_ctx ctx = {
+        .sb = sb,
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .req = {.argv = (const char *const *)&argv[optind + 2], .timeout_ms = (uint32_t)timeout,
+                .max_output = max_output, .stdin_data = in, .stdin_len = in_len, .user = user},
+    };
     for (uint64_t i = 0; i < repeat; i++) {
-        struct rt_exec_req req = {
-            .argv = (const char *const *)&argv[optind + 2], .timeout_ms = (uint32_t)timeout,
-            .max_output = max_output, .stdin_data = in, .stdin_len = in_len, .user = user,
-        };
-        struct rt_exec_result res;
-        long long e0 = al_now_us();
-        if (rt_exec(sb, &req, NULL, NULL, &res, &err) < 0) {
-            cleanup_json json_t *j = json_pack("{s:{s:s,s:s}}", "error", "kind",
-                                               al_err_kind_name(err.kind), "message", err.msg);
-            print_json(j);
-            rc = 1;
-            break;
+        if (parallel <= 1) {
+            run_one(&ctx);
+            continue;
         }
-        long long e1 = al_now_us();
-        struct rt_stats st = {0};
-        rt_sandbox_stats(sb, &st, NULL);
-        cleanup_json json_t *j = json_pack(
-            "{s:i,s:i,s:b,s:s%,s:s%,s:b,s:b,s:I,s:f,s:{s:I,s:I,s:i,s:I},s:b}", "exitCode",
-            res.exit_code, "signal", res.signal, "timedOut", res.timed_out, "stdout", res.out,
-            res.out_len, "stderr", res.err, res.err_len, "stdoutTruncated",
-            res.stdout_truncated, "stderrTruncated", res.stderr_truncated, "durationMs",
-            (json_int_t)res.duration_ms, "execMs", (double)(e1 - e0) / 1000.0, "stats",
-            "memoryBytes", (json_int_t)st.memory_bytes, "cpuUsec", (json_int_t)st.cpu_usec,
-            "pids", (int)st.pids, "diskBytes", (json_int_t)st.disk_bytes, "alive",
-            rt_sandbox_alive(sb));
-        if (!j) /* output that is not UTF-8 */
-            j = json_pack("{s:i,s:i,s:s}", "exitCode", res.exit_code, "signal", res.signal,
-                          "note", "output not UTF-8");
-        print_json(j);
-        rc = res.exit_code == 0 ? 0 : 3;
-        rt_exec_result_free(&res);
+        pthread_t th[64];
+        for (uint64_t k = 0; k < parallel; k++)
+            pthread_create(&th[k], NULL, run_thread, &ctx);
+        for (uint64_t k = 0; k < parallel; k++)
+            pthread_join(th[k], NULL);
     }
+    rc = ctx.rc;
     long long d0 = al_now_us();
     if (rt_sandbox_destroy(sb, &err) < 0) {
         fprintf(stderr, "rt-run: destroy: %s\n", err.msg);

@@ -46,6 +46,8 @@ struct rt_cg {
 
 int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret);
 int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *err);
+/* Move pid into the sandbox's cgroups (all, or only the v1 ones). */
+int rt_cg_attach(const struct rt_cg *cg, pid_t pid, bool skip_v2, struct al_err *err);
 /* SIGKILL everything inside (cgroup.kill, or freeze + kill on v1). */
 void rt_cg_kill(const struct rt_cg *cg);
 /* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */
@@ -99,6 +101,8 @@ struct rt_plan {
     int userns_fd;
     int report_fd; /* child end, SOCK_SEQPACKET */
     int ctl_fd;    /* child end of the agent channel */
+    int cgroup_fd; /* cgroup2 dir for CLONE_INTO_CGROUP, -1 none */
+    int go_fd;     /* setup waits for a byte here (v1 cgroups joined) before forking PID 1 */
     const struct sock_fprog *seccomp;
     int landlock_abi;
     uint64_t nofile;
@@ -120,7 +124,7 @@ void rt_plan_free(struct rt_plan *p);
 /* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */
 int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err);
 /* Fork the setup child (which forks PID 1).  Returns the setup child's pidfd. */
-int rt_spawn_setup(const struct rt_plan *p, struct al_err *err);
+int rt_spawn_setup(const struct rt_plan *p, pid_t *ret_pid, struct al_err *err);
 
 /* ---- the agent channel (channel.c) ----------------------------------------------------- */
 

@@ -311,7 +311,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         return r;
     }
     struct rt_plan plan;
-    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, setup = -1;
+    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, go[2] = {-1, -1}, setup = -1, cgfd = -1;
+    pid_t setup_pid = 0;
     r = rt_plan_init(&plan, spec, &sb->cg);
     if (r < 0) {
         al_err_sys(err, r == -ENOMEM ? AL_ERR_INTERNAL : AL_ERR_INVALID, -r,
@@ -332,12 +333,48 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     plan.ctl_fd = ctl[1];
     plan.report_fd = rep[1];
-    setup = rt_spawn_setup(&plan, err);
+    /* cgroup2: born there (CLONE_INTO_CGROUP, no migration).  v1 hierarchies: the migration
+     * waits for an RCU grace period, so it runs here while the child builds the mounts. */
+    bool v1 = false;
+    for (int i = 0; i < sb->cg.n; i++)
+        v1 |= !sb->cg.is_v2[i];
+    if (sb->cg.v2 >= 0)
+        cgfd = open(sb->cg.dirs[sb->cg.v2], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    plan.cgroup_fd = cgfd;
+    if (v1 && pipe2(go, O_CLOEXEC) < 0) {
+        r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
+        goto fail;
+    }
+    plan.go_fd = go[0];
+    setup = rt_spawn_setup(&plan, &setup_pid, err);
+    if (setup < 0 && cgfd >= 0) { /* no CLONE_INTO_CGROUP: join cgroup2 by migration too */
+        close(TAKE_FD(cgfd));
+        plan.cgroup_fd = -1;
+        v1 = true;
+        if (go[0] < 0 && pipe2(go, O_CLOEXEC) < 0) {
+            r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
+            goto fail;
+        }
+        plan.go_fd = go[0];
+        setup = rt_spawn_setup(&plan, &setup_pid, err);
+    }
     close(TAKE_FD(ctl[1]));
     close(TAKE_FD(rep[1]));
+    if (go[0] >= 0)
+        close(TAKE_FD(go[0]));
+    if (cgfd >= 0)
+        close(TAKE_FD(cgfd));
     if (setup < 0) {
         r = setup;
         goto fail;
+    }
+    if (v1) {
+        r = rt_cg_attach(&sb->cg, setup_pid, plan.cgroup_fd >= 0, err);
+        if (r >= 0 && write(go[1], "g", 1) != 1)
+            r = al_err_sys(err, AL_ERR_INTERNAL, errno, "sandbox %s: wake setup", spec->id);
+        close(TAKE_FD(go[1]));
+        if (r < 0)
+            goto fail;
     }
     sb->ctl_fd = TAKE_FD(ctl[0]);
     r = read_reports(sb, rep[0], err);
@@ -365,7 +402,11 @@ fail:
             close(ctl[i]);
         if (rep[i] >= 0)
             close(rep[i]);
+        if (go[i] >= 0)
+            close(go[i]);
     }
+    if (cgfd >= 0)
+        close(cgfd);
     if (plan.userns_fd >= 0)
         close(plan.userns_fd);
     rt_plan_free(&plan);

@@ -88,7 +88,7 @@ const char *rt_stage_name(int stage)
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg)
 {
     memset(p, 0, sizeof(*p));
-    p->userns_fd = p->report_fd = p->ctl_fd = -1;
+    p->userns_fd = p->report_fd = p->ctl_fd = p->cgroup_fd = p->go_fd = -1;
     p->sbdir = spec->sandbox_dir;
     p->agent_path = spec->agent_path;
     p->hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
@@ -156,13 +156,17 @@ void rt_plan_free(struct rt_plan *p)
     p->overlay_opts = NULL;
 }
 
-static long clone3_pidfd(uint64_t flags, int *pidfd, int exit_signal)
+static long clone3_pidfd(uint64_t flags, int *pidfd, int exit_signal, int cgroup_fd)
 {
     struct clone_args a;
     memset(&a, 0, sizeof(a));
     a.flags = flags | CLONE_PIDFD;
     a.pidfd = (uint64_t)(uintptr_t)pidfd;
     a.exit_signal = (uint64_t)exit_signal;
+    if (cgroup_fd >= 0) {
+        a.flags |= CLONE_INTO_CGROUP;
+        a.cgroup = (uint64_t)cgroup_fd;
+    }
     return syscall(SYS_clone3, &a, sizeof(a));
 }
 
@@ -174,7 +178,7 @@ int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
     if (pipe2(pfd, O_CLOEXEC) < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
     int pidfd = -1;
-    long pid = clone3_pidfd(CLONE_NEWUSER, &pidfd, SIGCHLD);
+    long pid = clone3_pidfd(CLONE_NEWUSER, &pidfd, SIGCHLD, -1);
     if (pid == 0) {
         char c;
         close(pfd[1]);
@@ -355,12 +359,6 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
 
 static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
 {
-    for (int i = 0; i < p->cg->n; i++) {
-        int fd = open(p->cg->procs[i], O_WRONLY | O_CLOEXEC);
-        TRY(ST_CGROUP, fd);
-        TRY(ST_CGROUP, write(fd, "0", 1));
-        close(fd);
-    }
     TRY(ST_UNSHARE_MNT, unshare(CLONE_NEWNS));
     TRY(ST_UNSHARE_MNT, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
     TRY(ST_SCRATCH, mount("airlock", p->sbdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -396,6 +394,14 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     TRY(ST_OVERLAY, chdir("root"));
     populate_root(p);
 
+    if (p->go_fd >= 0) { /* the daemon moves us into the v1 cgroups meanwhile */
+        char c;
+        ssize_t n;
+        while ((n = read(p->go_fd, &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n != 1)
+            fail(p, ST_CGROUP, n < 0 ? errno : ECANCELED);
+    }
     TRY(ST_USERNS, setns(p->userns_fd, CLONE_NEWUSER));
     TRY(ST_USERNS, setgroups(0, NULL));
     TRY(ST_USERNS, setresgid(0, 0, 0));
@@ -405,7 +411,7 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     if (unshare(flags | CLONE_NEWTIME) < 0)
         TRY(ST_UNSHARE, unshare(flags));
     int pidfd = -1;
-    long pid = clone3_pidfd(CLONE_PARENT, &pidfd, 0);
+    long pid = clone3_pidfd(CLONE_PARENT, &pidfd, 0, -1);
     TRY(ST_CLONE, pid);
     if (pid == 0) {
         close(rwfd);
@@ -433,13 +439,14 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     _exit(0);
 }
 
-int rt_spawn_setup(const struct rt_plan *p, struct al_err *err)
+int rt_spawn_setup(const struct rt_plan *p, pid_t *ret_pid, struct al_err *err)
 {
     int pidfd = -1;
-    long pid = clone3_pidfd(0, &pidfd, SIGCHLD);
+    long pid = clone3_pidfd(0, &pidfd, SIGCHLD, p->cgroup_fd);
     if (pid < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "clone setup process");
     if (pid == 0)
         setup_child(p);
+    *ret_pid = (pid_t)pid;
     return pidfd;
 }

@@ -1,0 +1,134 @@
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "image/img_internal.h"
+
+static void test_ref_ok(void **state)
+{
+    struct img_ref r;
+    struct al_err err = {0};
+    assert_int_equal(img_ref_parse("127.0.0.1:5000/repo", &r, &err), 0);
+    assert_string_equal(r.host, "127.0.0.1:5000");
+    assert_string_equal(r.repo, "repo");
+    assert_string_equal(r.tag, "latest");
+    assert_string_equal(r.digest, "");
+
+    assert_int_equal(img_ref_parse("registry.example.com/a/b-c/d__e:v1.2-rc", &r, &err), 0);
+    assert_string_equal(r.host, "registry.example.com");
+    assert_string_equal(r.repo, "a/b-c/d__e");
+    assert_string_equal(r.tag, "v1.2-rc");
+
+    const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char buf[200];
+    snprintf(buf, sizeof(buf), "localhost:5000/x@%s", dg);
+    assert_int_equal(img_ref_parse(buf, &r, &err), 0);
+    assert_string_equal(r.host, "localhost:5000");
+    assert_string_equal(r.repo, "x");
+    assert_string_equal(r.tag, "");
+    assert_string_equal(r.digest, dg);
+
+    snprintf(buf, sizeof(buf), "[::1]:5000/x:t@%s", dg);
+    assert_int_equal(img_ref_parse(buf, &r, &err), 0);
+    assert_string_equal(r.host, "[::1]:5000");
+    assert_string_equal(r.tag, "t");
+    assert_string_equal(r.digest, dg);
+
+    assert_int_equal(img_ref_parse("localhost/x", &r, &err), 0);
+}
+
+static void test_ref_bad(void **state)
+{
+    struct img_ref r;
+    struct al_err err = {0};
+    const char *bad[] = {
+        "",
+        "busybox",         /* no implicit docker.io */
+        "library/busybox", /* first component is not a host */
+        "busybox:latest",
+        "Registry.example.com/x", /* fine host, but ... */
+        "example.com/UPPER",      /* upper case repo */
+        "example.com/",           /* empty repo */
+        "example.com/a//b",
+        "example.com/a/",
+        "example.com/-a",
+        "example.com/a:",   /* empty tag */
+        "example.com/a:-x", /* tag starting with '-' */
+        "example.com:0/a",
+        "example.com:99999/a",
+        "example.com:12a/a",
+        "example..com/a",
+        ".example.com/a",
+        "example.com/a@sha256:abc", /* short digest */
+        "example.com/a@md5:0123456789abcdef0123456789abcdef",
+        "[::1/a",
+        "exa mple.com/a",
+        "example.com/a b",
+        "example.com/a:t:u",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = img_ref_parse(bad[i], &r, &err);
+        if (i == 4) { /* upper-case host characters are valid DNS */
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        if (rc == 0)
+            fail_msg("accepted bad ref '%s'", bad[i]);
+        assert_int_equal(err.kind, AL_ERR_INVALID);
+    }
+    char longref[700];
+    memset(longref, 'a', sizeof(longref) - 1);
+    longref[sizeof(longref) - 1] = '\0';
+    memcpy(longref, "example.com/", 12);
+    assert_int_equal(img_ref_parse(longref, &r, &err), -EINVAL);
+}
+
+static void test_challenge(void **state)
+{
+    struct img_challenge c;
+    assert_int_equal(img_challenge_parse("Bearer realm=\"https://auth.example.com/token\","
+                                         "service=\"registry.example.com\","
+                                         "scope=\"repository:samalba/my-app:pull,push\"",
+                                         &c),
+                     0);
+    assert_string_equal(c.scheme, "bearer");
+    assert_string_equal(c.realm, "https://auth.example.com/token");
+    assert_string_equal(c.service, "registry.example.com");
+    assert_string_equal(c.scope, "repository:samalba/my-app:pull,push");
+
+    /* spacing, unquoted tokens, case, escapes, unknown params */
+    assert_int_equal(
+        img_challenge_parse("bEaReR  Realm = \"http://127.0.0.1:9/t\\\"x\" , service=reg, foo=bar",
+                            &c),
+        0);
+    assert_string_equal(c.realm, "http://127.0.0.1:9/t\"x");
+    assert_string_equal(c.service, "reg");
+    assert_string_equal(c.scope, "");
+
+    assert_int_equal(img_challenge_parse("Basic realm=\"Registry Realm\"", &c), 0);
+    assert_string_equal(c.scheme, "basic");
+    assert_int_equal(img_challenge_parse("Basic", &c), 0);
+
+    assert_int_equal(img_challenge_parse("", &c), -EINVAL);
+    assert_int_equal(img_challenge_parse("Bearer service=\"x\"", &c), -EINVAL); /* no realm */
+    assert_int_equal(img_challenge_parse("Bearer realm=\"unterminated", &c), -EINVAL);
+    assert_int_equal(img_challenge_parse("Bearer realm", &c), -EINVAL);
+    assert_int_equal(img_challenge_parse("Bearer realm=\"a\" junk", &c), -EINVAL);
+    assert_int_equal(img_challenge_parse("Bearer realm=\"a\x01\"", &c), -EINVAL);
+    char big[3000];
+    memcpy(big, "Bearer realm=\"", 14);
+    memset(big + 14, 'a', 2000);
+    memcpy(big + 2014, "\"", 2);
+    assert_int_equal(img_challenge_parse(big, &c), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ref_ok),
+        cmocka_unit_test(test_ref_bad),
+        cmocka_unit_test(test_challenge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -327,7 +327,17 @@ static int a_unix_path(const char *name, int argc, char **argv)
     return atk_report(name, r == 0, e, "connect(%s)%s", argv[0], r == 0 ? " CONNECTED" : "");
 }
 
+static int a_socket_family(const char *name, int argc, char **argv)
+{
+    /* Creates (only creates: nothing is sent) a socket of a family, e.g. 40 = AF_VSOCK, the
+     * guest's door to the hypervisor, which network namespaces do not cover. */
+    int fam = argc > 0 ? (int)strtol(argv[0], NULL, 0) : AF_VSOCK;
+    int type = argc > 1 ? (int)strtol(argv[1], NULL, 0) : SOCK_STREAM;
+    return sock_result(name, socket(fam, type | SOCK_CLOEXEC, 0), "creating a family/type socket");
+}
+
 const struct atk_entry atk_net_table[] = {
+    {"socket_family", a_socket_family, "[family] [type] create a socket, default AF_VSOCK"},
     {"unix_abstract", a_unix_abstract, "<name> connect to an abstract unix socket"},
     {"unix_path", a_unix_path, "<path> connect to a unix socket path"},
     {"connect", a_connect, "<addr> <port> [ms] TCP connect (IPv4 or IPv6)"},

@@ -111,3 +111,13 @@ def test_abstract_unix_socket(atk):
         refused(atk.run("unix_abstract", name), {E.ECONNREFUSED, E.ENOENT, E.EACCES, E.EPERM})
     finally:
         s.close()
+
+
+def test_vsock_refused(atk):
+    """Attack: open an AF_VSOCK socket: on a virtual machine host (this one has /dev/vsock) it
+    talks to the hypervisor (CID 2) and to other guests, outside every network namespace, so
+    it bypasses the egress proxy and nftables entirely.  Defence: the seccomp filter refuses
+    socket(AF_VSOCK), as Docker's default profile does: EPERM (EAFNOSUPPORT where the kernel
+    has no vsock).  The test only creates the socket; it never connects anywhere."""
+    refused(atk.run("socket_family", 40, 1), {E.EPERM, E.EAFNOSUPPORT, E.EACCES})
+    refused(atk.run("socket_family", 40, 5), {E.EPERM, E.EAFNOSUPPORT, E.EACCES, E.ENODEV})

@@ -33,3 +33,4 @@ extern const struct atk_entry atk_sys_table[];
 extern const struct atk_entry atk_fs_table[];
 extern const struct atk_entry atk_net_table[];
 extern const struct atk_entry atk_res_table[];
+extern const struct atk_entry atk_abi_table[];

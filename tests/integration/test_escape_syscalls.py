@@ -190,3 +190,18 @@ def test_tioclinux(atk):
     if res["errno"] == E.ENOTTY and "tty=0" in res["detail"]:
         pytest.fail("exec with tty: true did not give the process a tty: %s" % res)
     refused(res, {E.EPERM})
+
+
+ABI_CALLS = ["unshare_user", "unshare_net", "keyctl", "ptrace_traceme", "userfaultfd",
+             "io_uring", "bpf_map"]
+
+
+@pytest.mark.parametrize("abi", ["ia32", "x32"])
+@pytest.mark.parametrize("call", ABI_CALLS)
+def test_other_syscall_abi(atk, abi, call):
+    """Attack: issue a denied call through the i386 ABI (int $0x80, different syscall numbers)
+    or the x32 ABI (nr | 0x40000000): a filter that only matches x86_64 numbers lets them
+    through (control: unshare/keyctl/io_uring via int $0x80 work for an unprivileged host
+    user).  Defence: the filter checks the audit arch and the x32 bit: EPERM (ENOSYS where the
+    kernel has no such ABI)."""
+    refused(atk.run(abi, call))

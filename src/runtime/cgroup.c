@@ -281,8 +281,8 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
         if (r >= 0)
             r = write_at(parent, "cgroup.subtree_control", val);
         if (r < 0 && c != RT_CG_CPU)
-            return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s",
-                              ctrl_names[c], parent);
+            return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s", ctrl_names[c],
+                              parent);
     }
     return 0;
 }
@@ -461,8 +461,8 @@ int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret)
 {
     uint64_t v;
     int m = cg->idx[RT_CG_MEMORY];
-    if (m >= 0 && read_u64_at(cg->dirs[m], cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes",
-                              &v) == 0)
+    if (m >= 0 && read_u64_at(cg->dirs[m],
+                              cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes", &v) == 0)
         ret->memory_bytes = v;
     int p = cg->idx[RT_CG_PIDS];
     if (p >= 0 && read_u64_at(cg->dirs[p], "pids.current", &v) == 0)

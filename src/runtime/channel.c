@@ -297,11 +297,48 @@ void rt_chan_stop(struct rt_sandbox *sb)
     pthread_mutex_unlock(&sb->lock);
 }
 
+/* al_frame_send, but with sendmsg(MSG_NOSIGNAL): a dead agent must not SIGPIPE the daemon. */
+static int send_frame(int fd, uint16_t type, uint16_t flags, uint32_t id, const char *json,
+                      size_t json_len, const void *data, size_t data_len)
+{
+    uint8_t hdr[AL_PROTO_HDR_LEN];
+    if (json_len > UINT32_MAX || data_len > UINT32_MAX)
+        return -EMSGSIZE;
+    int r = al_frame_header_encode(hdr, type, flags, id, (uint32_t)json_len, (uint32_t)data_len);
+    if (r < 0)
+        return r;
+    struct iovec iov[3] = {{hdr, sizeof(hdr)}, {(void *)json, json_len}, {(void *)data, data_len}};
+    int i = 0;
+    while (i < 3) {
+        if (iov[i].iov_len == 0) {
+            i++;
+            continue;
+        }
+        struct msghdr mh = {.msg_iov = iov + i, .msg_iovlen = (size_t)(3 - i)};
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        size_t left = (size_t)w;
+        while (i < 3 && left >= iov[i].iov_len) {
+            left -= iov[i].iov_len;
+            i++;
+        }
+        if (i < 3) {
+            iov[i].iov_base = (char *)iov[i].iov_base + left;
+            iov[i].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
 int rt_chan_send(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id,
                  const char *json, size_t json_len, const void *data, size_t data_len)
 {
     pthread_mutex_lock(&sb->send_lock);
-    int r = al_frame_send(sb->ctl_fd, type, flags, id, json, json_len, data, data_len);
+    int r = send_frame(sb->ctl_fd, type, flags, id, json, json_len, data, data_len);
     pthread_mutex_unlock(&sb->send_lock);
     return r;
 }
@@ -349,8 +386,7 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
             req->cancel_sent = true;
             pthread_mutex_unlock(&sb->lock);
             static const char kill_json[] = "{\"signal\":9}";
-            rt_chan_send(sb, AL_MSG_SIGNAL, 0, req->id, kill_json, sizeof(kill_json) - 1, NULL,
-                         0);
+            rt_chan_send(sb, AL_MSG_SIGNAL, 0, req->id, kill_json, sizeof(kill_json) - 1, NULL, 0);
             pthread_mutex_lock(&sb->lock);
             continue;
         }
@@ -369,8 +405,7 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
     req->done = true; /* late frames for this id are dropped from now on */
     int r = 0;
     if (timed_out)
-        r = al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT, "sandbox %s: agent did not answer",
-                       sb->id);
+        r = al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT, "sandbox %s: agent did not answer", sb->id);
     else if (req->failed)
         r = al_err_set(err,
                        req->err_code == EPIPE ? AL_ERR_UNAVAILABLE

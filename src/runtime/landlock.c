@@ -33,9 +33,9 @@
 #define LL_FS_MAKE_FIFO (1ull << 10)
 #define LL_FS_MAKE_BLOCK (1ull << 11)
 #define LL_FS_MAKE_SYM (1ull << 12)
-#define LL_FS_REFER (1ull << 13)     /* ABI 2 */
-#define LL_FS_TRUNCATE (1ull << 14)  /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ull << 15) /* ABI 5 */
+#define LL_FS_REFER (1ull << 13)                  /* ABI 2 */
+#define LL_FS_TRUNCATE (1ull << 14)               /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ull << 15)              /* ABI 5 */
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ull << 0) /* ABI 6 */
 #define LL_SCOPE_SIGNAL (1ull << 1)               /* ABI 6 */
 

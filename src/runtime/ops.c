@@ -88,8 +88,8 @@ int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn o
         size_t left = req->stdin_len;
         do {
             size_t n = left > AL_PROTO_CHUNK ? AL_PROTO_CHUNK : left;
-            int s = rt_chan_send(sb, AL_MSG_STDIN, n == left ? AL_FRAME_EOF : 0, rq->id, NULL, 0,
-                                 p, n);
+            int s =
+                rt_chan_send(sb, AL_MSG_STDIN, n == left ? AL_FRAME_EOF : 0, rq->id, NULL, 0, p, n);
             if (s < 0) {
                 r = al_err_sys(err, AL_ERR_UNAVAILABLE, -s, "sandbox %s: send stdin", sb->id);
                 break;
@@ -121,9 +121,8 @@ int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn o
 }
 
 /* One file operation: FILE with `j` (+ data), wait for RESULT; *ret_result owned by caller. */
-static int file_op(struct rt_sandbox *sb, json_t *j, const void *data, size_t len,
-                   rt_data_fn fn, void *ud, uint64_t max_bytes, json_t **ret_result,
-                   struct al_err *err)
+static int file_op(struct rt_sandbox *sb, json_t *j, const void *data, size_t len, rt_data_fn fn,
+                   void *ud, uint64_t max_bytes, json_t **ret_result, struct al_err *err)
 {
     const char *path = json_string_value(json_object_get(j, "path"));
     if (!path || path[0] != '/' || !al_path_is_sane(path, PATH_MAX_LEN))
@@ -139,8 +138,8 @@ static int file_op(struct rt_sandbox *sb, json_t *j, const void *data, size_t le
     r = send_json(sb, AL_MSG_FILE, first < len ? AL_FRAME_MORE : 0, rq->id, j, data, first, err);
     for (size_t off = first; r >= 0 && off < len;) {
         size_t n = len - off > AL_PROTO_CHUNK ? AL_PROTO_CHUNK : len - off;
-        int s = rt_chan_send(sb, AL_MSG_FILE_DATA, off + n < len ? AL_FRAME_MORE : 0, rq->id,
-                             NULL, 0, (const char *)data + off, n);
+        int s = rt_chan_send(sb, AL_MSG_FILE_DATA, off + n < len ? AL_FRAME_MORE : 0, rq->id, NULL,
+                             0, (const char *)data + off, n);
         if (s < 0)
             r = al_err_sys(err, AL_ERR_UNAVAILABLE, -s, "sandbox %s: send file data", sb->id);
         off += n;
@@ -259,8 +258,7 @@ int rt_file_list(struct rt_sandbox *sb, const char *path, struct rt_stat **ret, 
     return 0;
 }
 
-int rt_file_stat(struct rt_sandbox *sb, const char *path, struct rt_stat *ret,
-                 struct al_err *err)
+int rt_file_stat(struct rt_sandbox *sb, const char *path, struct rt_stat *ret, struct al_err *err)
 {
     cleanup_json json_t *j = file_req("stat", path);
     cleanup_json json_t *res = NULL;

@@ -6,7 +6,8 @@
  * prints the result as one JSON line, destroys the sandbox.  Options: --agent PATH,
  * --id ID, --uid-base N, --mem BYTES, --pids N, --cpu MILLIS, --disk BYTES, --inodes N,
  * --nofile N, --timeout MS, --stdin (pass our stdin), --user U, --max-output N,
- * --repeat N (run the command N times), --parallel N (N threads at once, each round), --check (rt_host_check only),
+ * --repeat N (run the command N times), --parallel N (N threads at once, each round), --check
+ * (rt_host_check only),
  * --cleanup ID DIR (rt_cleanup_stale only).
  */
 #include <getopt.h>
@@ -85,9 +86,9 @@ static void run_one(struct run_ctx *c)
         res.exit_code, "signal", res.signal, "timedOut", res.timed_out, "stdout", res.out,
         res.out_len, "stderr", res.err, res.err_len, "stdoutTruncated", res.stdout_truncated,
         "stderrTruncated", res.stderr_truncated, "durationMs", (json_int_t)res.duration_ms,
-        "execMs", (double)(e1 - e0) / 1000.0, "stats", "memoryBytes",
-        (json_int_t)st.memory_bytes, "cpuUsec", (json_int_t)st.cpu_usec, "pids", (int)st.pids,
-        "diskBytes", (json_int_t)st.disk_bytes, "alive", rt_sandbox_alive(c->sb));
+        "execMs", (double)(e1 - e0) / 1000.0, "stats", "memoryBytes", (json_int_t)st.memory_bytes,
+        "cpuUsec", (json_int_t)st.cpu_usec, "pids", (int)st.pids, "diskBytes",
+        (json_int_t)st.disk_bytes, "alive", rt_sandbox_alive(c->sb));
     if (!j) /* output that is not UTF-8 */
         j = json_pack("{s:i,s:i,s:s}", "exitCode", res.exit_code, "signal", res.signal, "note",
                       "output not UTF-8");
@@ -107,21 +108,32 @@ static void *run_thread(void *arg)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"agent", required_argument, NULL, 'a'},   {"id", required_argument, NULL, 'i'},
-        {"uid-base", required_argument, NULL, 'u'}, {"mem", required_argument, NULL, 'm'},
-        {"pids", required_argument, NULL, 'p'},    {"cpu", required_argument, NULL, 'c'},
-        {"disk", required_argument, NULL, 'd'},    {"inodes", required_argument, NULL, 'n'},
-        {"nofile", required_argument, NULL, 'f'},  {"timeout", required_argument, NULL, 't'},
-        {"stdin", no_argument, NULL, 's'},         {"user", required_argument, NULL, 'U'},
-        {"max-output", required_argument, NULL, 'o'}, {"repeat", required_argument, NULL, 'r'},
+        {"agent", required_argument, NULL, 'a'},
+        {"id", required_argument, NULL, 'i'},
+        {"uid-base", required_argument, NULL, 'u'},
+        {"mem", required_argument, NULL, 'm'},
+        {"pids", required_argument, NULL, 'p'},
+        {"cpu", required_argument, NULL, 'c'},
+        {"disk", required_argument, NULL, 'd'},
+        {"inodes", required_argument, NULL, 'n'},
+        {"nofile", required_argument, NULL, 'f'},
+        {"timeout", required_argument, NULL, 't'},
+        {"stdin", no_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'U'},
+        {"max-output", required_argument, NULL, 'o'},
+        {"repeat", required_argument, NULL, 'r'},
         {"parallel", required_argument, NULL, 'P'},
-        {"check", no_argument, NULL, 'C'},         {"cleanup", no_argument, NULL, 'K'},
+        {"check", no_argument, NULL, 'C'},
+        {"cleanup", no_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     char agent[PATH_MAX] = "", id[40] = "";
     uint64_t uid_base = 0, timeout = 0, max_output = 0, repeat = 1, parallel = 1, v;
-    struct rt_limits lim = {.cpu_millis = 1000, .memory_bytes = 512ull << 20,
-                            .disk_bytes = 256ull << 20, .inodes = 65536, .pids = 256,
+    struct rt_limits lim = {.cpu_millis = 1000,
+                            .memory_bytes = 512ull << 20,
+                            .disk_bytes = 256ull << 20,
+                            .inodes = 65536,
+                            .pids = 256,
                             .nofile = 1024};
     bool want_stdin = false, check = false, cleanup = false;
     const char *user = NULL;
@@ -225,8 +237,14 @@ int main(int argc, char **argv)
         return 1;
     }
     struct rt_spec spec = {
-        .id = id, .layer_dirs = layers, .sandbox_dir = dir, .agent_path = agent,
-        .uid_base = (uid_t)uid_base, .uid_count = 65536, .limits = lim, .hostname = NULL,
+        .id = id,
+        .layer_dirs = layers,
+        .sandbox_dir = dir,
+        .agent_path = agent,
+        .uid_base = (uid_t)uid_base,
+        .uid_count = 65536,
+        .limits = lim,
+        .hostname = NULL,
     };
     long long t0 = al_now_us();
     struct rt_sandbox *sb;
@@ -240,10 +258,9 @@ int main(int argc, char **argv)
     }
     long long t1 = al_now_us();
     {
-        cleanup_json json_t *j = json_pack("{s:{s:i,s:s,s:s,s:I,s:f}}", "created", "pid",
-                                           (int)rt_sandbox_pid(sb), "id", id, "dir", dir,
-                                           "uidBase", (json_int_t)uid_base, "createMs",
-                                           (double)(t1 - t0) / 1000.0);
+        cleanup_json json_t *j = json_pack(
+            "{s:{s:i,s:s,s:s,s:I,s:f}}", "created", "pid", (int)rt_sandbox_pid(sb), "id", id, "dir",
+            dir, "uidBase", (json_int_t)uid_base, "createMs", (double)(t1 - t0) / 1000.0);
         print_json(j);
     }
     cleanup_free char *in = NULL;
@@ -269,8 +286,12 @@ int main(int argc, char **argv)
     struct run_ctx ctx = {
         .sb = sb,
         .lock = PTHREAD_MUTEX_INITIALIZER,
-        .req = {.argv = (const char *const *)&argv[optind + 2], .timeout_ms = (uint32_t)timeout,
-                .max_output = max_output, .stdin_data = in, .stdin_len = in_len, .user = user},
+        .req = {.argv = (const char *const *)&argv[optind + 2],
+                .timeout_ms = (uint32_t)timeout,
+                .max_output = max_output,
+                .stdin_data = in,
+                .stdin_len = in_len,
+                .user = user},
     };
     for (uint64_t i = 0; i < repeat; i++) {
         if (parallel <= 1) {

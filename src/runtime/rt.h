@@ -33,9 +33,9 @@ struct rt_spec {
     struct rt_limits limits;
     const char *hostname;
     /* image config defaults for exec */
-    const char *user;         /* "name", "uid" or "uid:gid"; NULL = root */
-    const char *const *env;   /* "K=V", NULL-terminated; may be NULL */
-    const char *workdir;      /* default cwd; NULL = "/" */
+    const char *user;       /* "name", "uid" or "uid:gid"; NULL = root */
+    const char *const *env; /* "K=V", NULL-terminated; may be NULL */
+    const char *workdir;    /* default cwd; NULL = "/" */
 };
 
 struct rt_exec_req {
@@ -114,8 +114,7 @@ int rt_file_write(struct rt_sandbox *sb, const char *path, const void *data, siz
                   uint32_t mode, bool append, struct al_err *err);
 int rt_file_list(struct rt_sandbox *sb, const char *path, struct rt_stat **ret, size_t *ret_n,
                  struct al_err *err);
-int rt_file_stat(struct rt_sandbox *sb, const char *path, struct rt_stat *ret,
-                 struct al_err *err);
+int rt_file_stat(struct rt_sandbox *sb, const char *path, struct rt_stat *ret, struct al_err *err);
 int rt_file_mkdir(struct rt_sandbox *sb, const char *path, uint32_t mode, bool parents,
                   struct al_err *err);
 int rt_file_remove(struct rt_sandbox *sb, const char *path, bool recursive, struct al_err *err);

@@ -18,9 +18,9 @@ enum rt_cg_ctrl { RT_CG_MEMORY = 0, RT_CG_PIDS, RT_CG_CPU, RT_CG_FREEZER, RT_CG_
 /* Where the hierarchies are mounted.  A controller is served either by its own v1 hierarchy
  * (v1[c] set) or by the cgroup2 hierarchy (v2_has[c]). */
 struct rt_cg_layout {
-    char v2[PATH_MAX];            /* cgroup2 mount point, "" if none */
+    char v2[PATH_MAX];              /* cgroup2 mount point, "" if none */
     char v1[RT_CG_NCTRL][PATH_MAX]; /* v1 mount point per controller, "" if none */
-    bool v2_has[RT_CG_NCTRL];     /* controller listed in the v2 root's cgroup.controllers */
+    bool v2_has[RT_CG_NCTRL];       /* controller listed in the v2 root's cgroup.controllers */
 };
 
 /* Parse /proc/self/mountinfo text (pure: no file access). */
@@ -39,7 +39,7 @@ struct rt_cg {
     int n;
     char dirs[RT_CG_MAXDIRS][PATH_MAX];
     char procs[RT_CG_MAXDIRS][PATH_MAX + 16]; /* dirs[i]/cgroup.procs, precomputed for the child */
-    int idx[RT_CG_NCTRL];                /* which dir holds each controller, -1 none */
+    int idx[RT_CG_NCTRL];                     /* which dir holds each controller, -1 none */
     bool is_v2[RT_CG_MAXDIRS];
     int v2; /* index of the cgroup2 dir (for cgroup.kill, cpu.stat), -1 none */
 };

@@ -85,8 +85,7 @@ static int validate(const struct rt_spec *s, struct al_err *err)
     if (n > 128)
         return al_err_set(err, AL_ERR_INVALID, E2BIG, "sandbox %s: too many layers", s->id);
     if (!s->sandbox_dir || s->sandbox_dir[0] != '/' || !s->agent_path || s->agent_path[0] != '/')
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox %s: paths must be absolute",
-                          s->id);
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox %s: paths must be absolute", s->id);
     if (s->uid_base == 0 || s->uid_count < 65536 ||
         (uint64_t)s->uid_base + s->uid_count > UINT32_MAX)
         return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox %s: bad uid range", s->id);
@@ -105,8 +104,7 @@ static void wait_pidfd(int pidfd, int timeout_ms)
     poll(&pfd, 1, timeout_ms);
     siginfo_t si;
     memset(&si, 0, sizeof(si));
-    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | (pfd.revents ? 0 : WNOHANG)) <
-               0 &&
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | (pfd.revents ? 0 : WNOHANG)) < 0 &&
            errno == EINTR)
         ;
 }
@@ -251,14 +249,15 @@ static int read_reports(struct rt_sandbox *sb, int fd, struct al_err *err)
             struct cmsghdr align;
         } u;
         struct iovec iov = {.iov_base = &rep, .iov_len = sizeof(rep)};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
         ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n < 0)
-            return al_err_sys(err, AL_ERR_INTERNAL, errno, "sandbox %s: read setup report",
-                              sb->id);
+            return al_err_sys(err, AL_ERR_INTERNAL, errno, "sandbox %s: read setup report", sb->id);
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
                 c->cmsg_len == CMSG_LEN(sizeof(fds)))
@@ -315,8 +314,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     pid_t setup_pid = 0;
     r = rt_plan_init(&plan, spec, &sb->cg);
     if (r < 0) {
-        al_err_sys(err, r == -ENOMEM ? AL_ERR_INTERNAL : AL_ERR_INVALID, -r,
-                   "sandbox %s: paths", spec->id);
+        al_err_sys(err, r == -ENOMEM ? AL_ERR_INTERNAL : AL_ERR_INVALID, -r, "sandbox %s: paths",
+                   spec->id);
         goto fail;
     }
     plan.seccomp = prog;
@@ -341,7 +340,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     if (sb->cg.v2 >= 0)
         cgfd = open(sb->cg.dirs[sb->cg.v2], O_PATH | O_DIRECTORY | O_CLOEXEC);
     plan.cgroup_fd = cgfd;
-    if (v1 && pipe2(go, O_CLOEXEC) < 0) {
+    if (v1 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
         r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
         goto fail;
     }
@@ -351,7 +350,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         close(TAKE_FD(cgfd));
         plan.cgroup_fd = -1;
         v1 = true;
-        if (go[0] < 0 && pipe2(go, O_CLOEXEC) < 0) {
+        if (go[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
             r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
             goto fail;
         }
@@ -370,8 +369,9 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     if (v1) {
         r = rt_cg_attach(&sb->cg, setup_pid, plan.cgroup_fd >= 0, err);
-        if (r >= 0 && write(go[1], "g", 1) != 1)
-            r = al_err_sys(err, AL_ERR_INTERNAL, errno, "sandbox %s: wake setup", spec->id);
+        /* if the setup already died, its report below says why */
+        if (r >= 0)
+            (void)!send(go[1], "g", 1, MSG_NOSIGNAL);
         close(TAKE_FD(go[1]));
         if (r < 0)
             goto fail;

@@ -18,8 +18,14 @@
 #define TIOCLINUX 0x541C
 #endif
 
-#define DENY(n, why) {n, EPERM, RT_SC_ALWAYS, 0, 0, 0, why}
-#define DENY_IF(n, arg, m, v, why) {n, EPERM, RT_SC_MASKED_EQ, arg, m, v, why}
+#define DENY(n, why)                                                                               \
+    {                                                                                              \
+        n, EPERM, RT_SC_ALWAYS, 0, 0, 0, why                                                       \
+    }
+#define DENY_IF(n, arg, m, v, why)                                                                 \
+    {                                                                                              \
+        n, EPERM, RT_SC_MASKED_EQ, arg, m, v, why                                                  \
+    }
 #define CLONE_NS(flag) DENY_IF("clone", 0, flag, flag, "clone with " #flag ": nested namespace")
 /* personality(): only PER_LINUX (0), PER_LINUX32 (0x8) and UNAME26 (0x20000) bits allowed */
 #define PERS_BIT(b) DENY_IF("personality", 0, 1ull << (b), 1ull << (b), "personality flag")
@@ -114,11 +120,36 @@ const struct rt_sc_rule rt_seccomp_rules[] = {
     DENY_IF("mknodat", 2, S_IFMT, S_IFCHR, "character device nodes"),
     DENY_IF("mknodat", 2, S_IFMT, S_IFBLK, "block device nodes"),
     /* personality: READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE and friends weaken exploit defences */
-    PERS_BIT(0), PERS_BIT(1), PERS_BIT(2), PERS_BIT(4), PERS_BIT(5), PERS_BIT(6), PERS_BIT(7),
-    PERS_BIT(8), PERS_BIT(9), PERS_BIT(10), PERS_BIT(11), PERS_BIT(12), PERS_BIT(13),
-    PERS_BIT(14), PERS_BIT(15), PERS_BIT(16), PERS_BIT(18), PERS_BIT(19), PERS_BIT(20),
-    PERS_BIT(21), PERS_BIT(22), PERS_BIT(23), PERS_BIT(24), PERS_BIT(25), PERS_BIT(26),
-    PERS_BIT(27), PERS_BIT(28), PERS_BIT(29), PERS_BIT(30), PERS_BIT(31),
+    PERS_BIT(0),
+    PERS_BIT(1),
+    PERS_BIT(2),
+    PERS_BIT(4),
+    PERS_BIT(5),
+    PERS_BIT(6),
+    PERS_BIT(7),
+    PERS_BIT(8),
+    PERS_BIT(9),
+    PERS_BIT(10),
+    PERS_BIT(11),
+    PERS_BIT(12),
+    PERS_BIT(13),
+    PERS_BIT(14),
+    PERS_BIT(15),
+    PERS_BIT(16),
+    PERS_BIT(18),
+    PERS_BIT(19),
+    PERS_BIT(20),
+    PERS_BIT(21),
+    PERS_BIT(22),
+    PERS_BIT(23),
+    PERS_BIT(24),
+    PERS_BIT(25),
+    PERS_BIT(26),
+    PERS_BIT(27),
+    PERS_BIT(28),
+    PERS_BIT(29),
+    PERS_BIT(30),
+    PERS_BIT(31),
 };
 
 const size_t rt_seccomp_rules_n = sizeof(rt_seccomp_rules) / sizeof(rt_seccomp_rules[0]);

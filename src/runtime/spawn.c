@@ -73,12 +73,28 @@ enum rt_stage {
 const char *rt_stage_name(int stage)
 {
     static const char *const names[] = {
-        "?",          "join cgroups",     "unshare mount ns", "mount scratch tmpfs",
-        "mount writable tmpfs", "mount idmapped layer", "mount overlay", "populate /dev",
-        "mount /sys", "bind agent",       "join user ns",     "unshare namespaces",
-        "clone pid 1", "mount proc",      "pivot_root",       "sethostname",
-        "loopback up", "rlimits",         "set up fds",       "landlock",
-        "seccomp",    "exec agent",
+        "?",
+        "join cgroups",
+        "unshare mount ns",
+        "mount scratch tmpfs",
+        "mount writable tmpfs",
+        "mount idmapped layer",
+        "mount overlay",
+        "populate /dev",
+        "mount /sys",
+        "bind agent",
+        "join user ns",
+        "unshare namespaces",
+        "clone pid 1",
+        "mount proc",
+        "pivot_root",
+        "sethostname",
+        "loopback up",
+        "rlimits",
+        "set up fds",
+        "landlock",
+        "seccomp",
+        "exec agent",
     };
     return stage > 0 && (size_t)stage < sizeof(names) / sizeof(names[0]) ? names[stage] : "?";
 }
@@ -121,8 +137,8 @@ int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_
     uint64_t shm = spec->limits.memory_bytes ? spec->limits.memory_bytes / 2 : (64ull << 20);
     if (shm > (256ull << 20))
         shm = 256ull << 20;
-    P(p->shm_opts, "size=%llu,nr_inodes=4096,mode=1777,uid=%u,gid=%u", (unsigned long long)shm,
-      b, b);
+    P(p->shm_opts, "size=%llu,nr_inodes=4096,mode=1777,uid=%u,gid=%u", (unsigned long long)shm, b,
+      b);
     P(p->pts_opts, "newinstance,ptmxmode=0666,mode=0620,gid=%u", b + 5);
 #undef P
     char *o = p->overlay_opts;
@@ -351,8 +367,8 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
         fail(p, ST_LANDLOCK, -r);
     TRY(ST_SECCOMP, syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->seccomp));
     static char *const argv[] = {"airlock-init", NULL};
-    static char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                 NULL};
+    static char *const envp[] = {
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     execve("/.airlock/init", argv, envp);
     fail(p, ST_EXEC, errno);
 }
@@ -361,8 +377,8 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
 {
     TRY(ST_UNSHARE_MNT, unshare(CLONE_NEWNS));
     TRY(ST_UNSHARE_MNT, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-    TRY(ST_SCRATCH, mount("airlock", p->sbdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          p->scratch_opts));
+    TRY(ST_SCRATCH,
+        mount("airlock", p->sbdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, p->scratch_opts));
     TRY(ST_SCRATCH, chdir(p->sbdir));
     TRY(ST_SCRATCH, mkdir("rw", 0755));
     TRY(ST_SCRATCH, mkdir("root", 0755));
@@ -378,13 +394,12 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         TRY(ST_LAYER, t);
         struct mount_attr ma = {
-            .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                        MOUNT_ATTR_NODEV,
+            .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
             .userns_fd = (uint64_t)p->userns_fd,
         };
         TRY(ST_LAYER, syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &ma, sizeof(ma)));
-        TRY(ST_LAYER, syscall(SYS_move_mount, t, "", AT_FDCWD, p->layer_dst[i],
-                              MOVE_MOUNT_F_EMPTY_PATH));
+        TRY(ST_LAYER,
+            syscall(SYS_move_mount, t, "", AT_FDCWD, p->layer_dst[i], MOVE_MOUNT_F_EMPTY_PATH));
         close(t);
     }
     TRY(ST_OVERLAY, mount("overlay", "root", "overlay", MS_NOSUID | MS_NODEV, p->overlay_opts));
@@ -406,8 +421,8 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     TRY(ST_USERNS, setgroups(0, NULL));
     TRY(ST_USERNS, setresgid(0, 0, 0));
     TRY(ST_USERNS, setresuid(0, 0, 0));
-    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-                CLONE_NEWCGROUP;
+    int flags =
+        CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (unshare(flags | CLONE_NEWTIME) < 0)
         TRY(ST_UNSHARE, unshare(flags));
     int pidfd = -1;
@@ -425,8 +440,8 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     } u;
     memset(&u, 0, sizeof(u));
     struct iovec iov = {.iov_base = &rep, .iov_len = sizeof(rep)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;

@@ -1,0 +1,490 @@
+/* The libmicrohttpd glue: listeners, the per-request state machine of MHD's access handler,
+ * auth, body caps, responses and the access log.  See api.h for the theory of operation. */
+#define AL_LOG_COMPONENT "api"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "api/api.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+
+/* Bodies up to this much over a route's cap are read and dropped before the 413. */
+#define API_DISCARD_MAX (16u << 20)
+
+struct api_server {
+    struct api_config cfg;
+    struct MHD_Daemon *tcp, *unx;
+    char *unix_path;
+    atomic_uint_fast64_t requests;
+};
+
+struct conn_ctx {
+    struct api_server *srv;
+    long long start_us;
+    struct api_request req;
+    const struct api_route *route;
+    struct api_match match;
+    char *body;
+    size_t len, cap, max;
+    bool too_large;
+    bool responded;
+    int status;
+};
+
+uint64_t api_server_requests(const struct api_server *srv)
+{
+    return srv ? atomic_load(&srv->requests) : 0;
+}
+
+/* ---- response helpers ---- */
+
+int api_reply_json(struct api_response *resp, int status, json_t *j)
+{
+    resp->status = status;
+    if (resp->json)
+        json_decref(resp->json);
+    resp->json = j;
+    return 0;
+}
+
+int api_reply_data(struct api_response *resp, int status, const char *content_type, char *data,
+                   size_t len)
+{
+    resp->status = status;
+    free(resp->data);
+    resp->data = data;
+    resp->len = len;
+    resp->content_type = content_type;
+    return 0;
+}
+
+int api_reply_empty(struct api_response *resp, int status)
+{
+    resp->status = status;
+    return 0;
+}
+
+static json_t *error_json_code(const struct al_err *err, const char *code)
+{
+    enum al_err_kind kind = err && err->kind != AL_ERR_NONE ? err->kind : AL_ERR_INTERNAL;
+    if (!code)
+        code = al_err_kind_name(kind);
+    const char *msg = err && err->msg[0] ? err->msg : "internal error";
+    size_t mlen = 0;
+    cleanup_free char *clean = api_utf8_sanitize(msg, strlen(msg), &mlen);
+    return json_pack("{s:{s:s,s:s%}}", "error", "code", code, "message", clean ? clean : "error",
+                     clean ? mlen : (size_t)5);
+}
+
+json_t *api_error_json(const struct al_err *err)
+{
+    return error_json_code(err, NULL);
+}
+
+const char *api_query(const struct api_request *req, const char *key)
+{
+    for (size_t i = 0; i < req->n_query; i++)
+        if (strcmp(req->query_keys[i], key) == 0)
+            return req->query_values[i] ? req->query_values[i] : "";
+    return NULL;
+}
+
+json_t *api_body_json(const struct api_request *req, struct al_err *err)
+{
+    if (req->body_len == 0) {
+        al_err_set(err, AL_ERR_INVALID, EINVAL, "request body must be a JSON object");
+        return NULL;
+    }
+    json_t *j = al_json_parse(req->body, req->body_len, AL_JSON_MAX_DEPTH, err);
+    if (!j)
+        return NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        al_err_set(err, AL_ERR_INVALID, EINVAL, "request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- MHD plumbing ---- */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    long n = api_stream_read(cls, buf, max);
+    if (n <= 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    api_stream_close_consumer(cls);
+}
+
+static enum MHD_Result send_response(struct conn_ctx *cx, struct MHD_Connection *conn,
+                                     struct api_response *r)
+{
+    struct MHD_Response *mr = NULL;
+    const char *ctype = NULL;
+    if (r->stream) {
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader,
+                                               r->stream, stream_free);
+        if (mr)
+            r->stream = NULL; /* owned by the response now */
+        ctype = r->content_type ? r->content_type : "application/x-ndjson";
+    } else if (r->json) {
+        char *s = al_json_dump(r->json);
+        if (s) {
+            size_t n = strlen(s);
+            mr = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+            if (!mr)
+                free(s);
+        }
+        ctype = "application/json";
+    } else if (r->data) {
+        mr = MHD_create_response_from_buffer(r->len, r->data, MHD_RESPMEM_MUST_FREE);
+        if (mr)
+            r->data = NULL;
+        ctype = r->content_type ? r->content_type : "application/octet-stream";
+    } else {
+        mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!mr)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(mr, "X-Request-Id", cx->req.request_id);
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    cx->status = r->status ? r->status : 200;
+    cx->responded = true;
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)cx->status, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
+static void response_clear(struct api_response *r)
+{
+    if (r->json)
+        json_decref(r->json);
+    free(r->data);
+    if (r->stream)
+        api_stream_close_consumer(r->stream);
+    memset(r, 0, sizeof(*r));
+}
+
+static enum MHD_Result send_error(struct conn_ctx *cx, struct MHD_Connection *conn,
+                                  const struct al_err *err, int status_override)
+{
+    struct api_response r = {0};
+    r.json = error_json_code(err, status_override == 405 ? "MethodNotAllowed" : NULL);
+    r.status = status_override ? status_override : al_err_http_status(err->kind);
+    if (!r.json)
+        return MHD_NO;
+    enum MHD_Result ok = send_response(cx, conn, &r);
+    response_clear(&r);
+    return ok;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct conn_ctx *cx = cls;
+    if (cx->req.n_query >= API_MAX_QUERY) {
+        cx->req.n_query = API_MAX_QUERY + 1;
+        return MHD_NO;
+    }
+    cx->req.query_keys[cx->req.n_query] = key;
+    cx->req.query_values[cx->req.n_query] = value;
+    cx->req.n_query++;
+    return MHD_YES;
+}
+
+static int authenticate(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err *err)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
+        return al_err_set(err, AL_ERR_UNAUTH, EACCES,
+                          "missing API key (Authorization: Bearer <key>)");
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    if (strlen(key) > 256)
+        return al_err_set(err, AL_ERR_UNAUTH, EACCES, "invalid API key");
+    struct api_principal who = {0};
+    int rc = cx->srv->cfg.auth(cx->srv->cfg.ud, key, &who, err);
+    if (rc < 0) {
+        if (err->kind != AL_ERR_UNAUTH && err->kind != AL_ERR_INTERNAL &&
+            err->kind != AL_ERR_UNAVAILABLE)
+            err->kind = AL_ERR_UNAUTH;
+        return rc;
+    }
+    cx->req.who = who;
+    cx->req.authenticated = true;
+    return 0;
+}
+
+/* The first call for a request: route, auth, size check.  Returns 0 to go on reading the
+ * body, or an error to answer now. */
+static int begin(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err *err,
+                 int *ret_status)
+{
+    int rc = api_route_find(cx->srv->cfg.routes, cx->srv->cfg.n_routes, cx->req.method,
+                            cx->req.path, &cx->match, &cx->route);
+    if (rc == -EOPNOTSUPP) {
+        *ret_status = 405;
+        return al_err_set(err, AL_ERR_NOT_FOUND, EOPNOTSUPP, "method %s not allowed on %.200s",
+                          cx->req.method, cx->req.path);
+    }
+    if (rc < 0)
+        return al_err_set(err, AL_ERR_NOT_FOUND, ENOENT, "no such endpoint: %.200s", cx->req.path);
+    memcpy(cx->req.params, cx->match.params, sizeof(cx->req.params));
+    cx->req.n_params = cx->match.n_params;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, cx);
+    if (cx->req.n_query > API_MAX_QUERY)
+        return al_err_set(err, AL_ERR_INVALID, E2BIG, "more than %d query parameters",
+                          API_MAX_QUERY);
+    if (!(cx->route->flags & API_ROUTE_PUBLIC)) {
+        if ((rc = authenticate(cx, conn, err)) < 0)
+            return rc;
+        if ((cx->route->flags & API_ROUTE_ADMIN) && !cx->req.who.admin)
+            return al_err_set(err, AL_ERR_PERMISSION, EPERM, "this endpoint needs an admin key");
+    }
+    cx->max = (cx->route->flags & API_ROUTE_UPLOAD) ? API_UPLOAD_MAX : API_JSON_BODY_MAX;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || *end || n > cx->max + API_DISCARD_MAX)
+            return al_err_set(err, AL_ERR_TOO_LARGE, EFBIG, "request body larger than %zu bytes",
+                              cx->max);
+        /* moderately over the cap: read and drop the body, then answer 413, so that clients
+         * that send the whole body before reading see the answer instead of a reset */
+        if (n > cx->max)
+            cx->too_large = true;
+    }
+    cx->req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    return 0;
+}
+
+static int append_body(struct conn_ctx *cx, const char *data, size_t n)
+{
+    if (cx->too_large || cx->len + n > cx->max) {
+        cx->too_large = true;
+        return 0;
+    }
+    if (cx->len + n + 1 > cx->cap) {
+        size_t nc = cx->cap ? cx->cap : 8192;
+        while (nc < cx->len + n + 1)
+            nc *= 2;
+        char *nb = realloc(cx->body, nc);
+        if (!nb)
+            return -ENOMEM;
+        cx->body = nb;
+        cx->cap = nc;
+    }
+    memcpy(cx->body + cx->len, data, n);
+    cx->len += n;
+    cx->body[cx->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result dispatch(struct conn_ctx *cx, struct MHD_Connection *conn)
+{
+    struct al_err err = {0};
+    if (cx->too_large) {
+        al_err_set(&err, AL_ERR_TOO_LARGE, EFBIG, "request body larger than %zu bytes", cx->max);
+        return send_error(cx, conn, &err, 0);
+    }
+    cx->req.body = cx->body ? cx->body : "";
+    cx->req.body_len = cx->len;
+    struct api_response r = {0};
+    int rc = cx->route->fn(cx->srv->cfg.ud, &cx->req, &r, &err);
+    enum MHD_Result ok;
+    if (rc < 0) {
+        response_clear(&r);
+        if (err.kind == AL_ERR_NONE || err.kind == AL_ERR_INTERNAL)
+            al_log(AL_LOG_ERROR, NULL, cx->req.request_id, "%s %.200s: %s", cx->req.method,
+                   cx->req.path, err.msg[0] ? err.msg : "internal error");
+        ok = send_error(cx, conn, &err, 0);
+    } else {
+        ok = send_response(cx, conn, &r);
+        response_clear(&r);
+    }
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct conn_ctx *cx = *con_cls;
+    if (!cx) {
+        cx = calloc(1, sizeof(*cx));
+        if (!cx)
+            return MHD_NO;
+        *con_cls = cx;
+        cx->srv = cls;
+        cx->start_us = al_now_us();
+        cx->req.method = method;
+        cx->req.path = url;
+        cx->req.conn = conn;
+        if (al_random_hex(cx->req.request_id, 8) < 0)
+            memcpy(cx->req.request_id, "0000000000000000", 17);
+        atomic_fetch_add(&cx->srv->requests, 1);
+        struct al_err err = {0};
+        int status = 0;
+        if (strlen(url) >= API_PATH_MAX) {
+            al_err_set(&err, AL_ERR_INVALID, ENAMETOOLONG, "path too long");
+            return send_error(cx, conn, &err, 0);
+        }
+        if (begin(cx, conn, &err, &status) < 0)
+            return send_error(cx, conn, &err, status);
+        return MHD_YES;
+    }
+    if (cx->responded) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (append_body(cx, upload, *upload_size) < 0)
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(cx, conn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_ctx *cx = *con_cls;
+    if (!cx)
+        return;
+    long long ms = (al_now_us() - cx->start_us) / 1000;
+    al_log(AL_LOG_INFO, NULL, cx->req.request_id, "%s %.200s %d %lldms tenant=%s%s", cx->req.method,
+           cx->req.path, cx->status, ms, cx->req.authenticated ? cx->req.who.tenant : "-",
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    free(cx->body);
+    free(cx);
+    *con_cls = NULL;
+}
+
+static int unix_listener(const char *path, struct al_err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return al_err_set(err, AL_ERR_INVALID, ENAMETOOLONG, "unix socket path too long: %s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "socket");
+    if (unlink(path) < 0 && errno != ENOENT)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "unlink %s", path);
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "bind %s", path);
+    if (chmod(path, 0600) < 0 || listen(fd, 128) < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "listen %s", path);
+    return TAKE_FD(fd);
+}
+
+int api_server_start(const struct api_config *cfg, struct api_server **ret, struct al_err *err)
+{
+    struct api_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    srv->cfg = *cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    unsigned limit = cfg->max_connections ? cfg->max_connections : 256;
+    unsigned timeout = cfg->timeout_s ? cfg->timeout_s : 300;
+    unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : 64;
+    if (cfg->port) {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(cfg->port)};
+        const struct sockaddr *sa;
+        const char *host = cfg->host ? cfg->host : "127.0.0.1";
+        if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+            sa = (const struct sockaddr *)&sin;
+        } else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+            sa = (const struct sockaddr *)&sin6;
+            flags |= MHD_USE_IPv6;
+        } else {
+            free(srv);
+            return al_err_set(err, AL_ERR_INVALID, EINVAL, "listen address must be an IP: %s",
+                              host);
+        }
+        srv->tcp = MHD_start_daemon(
+            flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        if (!srv->tcp) {
+            free(srv);
+            return al_err_set(err, AL_ERR_UNAVAILABLE, EADDRINUSE,
+                              "cannot listen on %s:%u (in use?)", host, cfg->port);
+        }
+    }
+    if (cfg->unix_path) {
+        int fd = unix_listener(cfg->unix_path, err);
+        if (fd < 0) {
+            api_server_free(srv);
+            return fd;
+        }
+        srv->unix_path = strdup(cfg->unix_path);
+        srv->unx = MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
+                                    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                                    limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        if (!srv->unx) {
+            close(fd);
+            api_server_free(srv);
+            return al_err_set(err, AL_ERR_UNAVAILABLE, EIO, "cannot serve on %s", cfg->unix_path);
+        }
+    }
+    *ret = srv;
+    return 0;
+}
+
+void api_server_quiesce(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    struct MHD_Daemon *ds[2] = {srv->tcp, srv->unx};
+    for (int i = 0; i < 2; i++) {
+        if (!ds[i])
+            continue;
+        MHD_socket fd = MHD_quiesce_daemon(ds[i]);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void api_server_free(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->tcp)
+        MHD_stop_daemon(srv->tcp);
+    if (srv->unx)
+        MHD_stop_daemon(srv->unx);
+    if (srv->unix_path) {
+        unlink(srv->unix_path);
+        free(srv->unix_path);
+    }
+    free(srv);
+}

@@ -1,0 +1,415 @@
+/* Image names -> img_info: the tenant's images, then the built-ins (imported from the host
+ * cache on first use), and the image handlers. */
+#define AL_LOG_COMPONENT "daemon"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "daemon/daemon.h"
+
+static int oom(struct al_err *err)
+{
+    return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+}
+
+static bool is_builtin(const char *name)
+{
+    return strcmp(name, "busybox") == 0 || strcmp(name, "python") == 0;
+}
+
+static int need_images(struct daemon *d, struct al_err *err)
+{
+    if (!d->images)
+        return al_err_set(err, AL_ERR_UNAVAILABLE, EIO, "image store unavailable: %s",
+                          d->images_error);
+    return 0;
+}
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (char *const *p = v; a && p && *p; p++)
+        json_array_append_new(a, json_string(*p));
+    return a;
+}
+
+static char *config_text(const struct img_config *c)
+{
+    cleanup_json json_t *o = json_pack(
+        "{s:o,s:o,s:o,s:o,s:o}", "user", c->user ? json_string(c->user) : json_null(), "env",
+        strv_json(c->env), "workdir", c->workdir ? json_string(c->workdir) : json_null(),
+        "entrypoint", strv_json(c->entrypoint), "cmd", strv_json(c->cmd));
+    return o ? al_json_dump(o) : NULL;
+}
+
+/* Record ret under (tenant, name). */
+static int record(struct daemon *d, const char *tenant, const char *name,
+                  const struct img_info *info, struct al_err *err)
+{
+    cleanup_free char *cfg = config_text(&info->config);
+    if (!cfg)
+        return oom(err);
+    return store_image_put(d->store, tenant, name, info->digest, info->size, cfg, err);
+}
+
+int dm_image_resolve(struct daemon *d, const char *tenant, const char *name, struct img_info *ret,
+                     struct al_err *err)
+{
+    int rc = need_images(d, err);
+    if (rc < 0)
+        return rc;
+    struct store_image im;
+    rc = store_image_get(d->store, tenant, name, &im, err);
+    if (rc == 0) {
+        rc = img_get(d->images, im.digest, ret, err);
+        store_image_clear(&im);
+        if (rc < 0)
+            return al_err_wrap(err, "image %s", name);
+        return 0;
+    }
+    if (rc != -ENOENT)
+        return rc;
+    if (!is_builtin(name))
+        return al_err_set(err, AL_ERR_NOT_FOUND, ENOENT,
+                          "image '%.200s' not found (pull or import it first)", name);
+    pthread_mutex_lock(&d->builtin_mu);
+    rc = store_image_get(d->store, NULL, name, &im, err);
+    if (rc == 0) {
+        rc = img_get(d->images, im.digest, ret, err);
+        store_image_clear(&im);
+    } else {
+        long long t0 = al_now_ms();
+        rc = img_import_builtin(d->images, name, ret, err);
+        if (rc == 0) {
+            rc = record(d, NULL, name, ret, err);
+            if (rc < 0)
+                img_info_free(ret);
+            else
+                log_info("imported built-in image %s (%s) in %lldms", name, ret->digest,
+                         al_now_ms() - t0);
+        }
+    }
+    pthread_mutex_unlock(&d->builtin_mu);
+    if (rc < 0)
+        return al_err_wrap(err, "image %s", name);
+    return 0;
+}
+
+static json_t *image_json(const struct store_image *im)
+{
+    char ts[32];
+    dm_rfc3339(im->created_at, ts);
+    return json_pack("{s:s,s:s,s:I,s:s,s:b}", "name", im->name, "digest", im->digest, "size",
+                     (json_int_t)im->size, "createdAt", ts, "builtin", im->tenant[0] == '\0');
+}
+
+static int reply_image(struct daemon *d, const char *tenant, const char *name,
+                       struct api_response *resp, int status, struct al_err *err)
+{
+    struct store_image im;
+    int rc = store_image_get(d->store, tenant, name, &im, err);
+    if (rc < 0)
+        return rc;
+    json_t *o = image_json(&im);
+    store_image_clear(&im);
+    return o ? api_reply_json(resp, status, o) : oom(err);
+}
+
+int dm_h_image_list(void *ud, struct api_request *req, struct api_response *resp,
+                    struct al_err *err)
+{
+    struct daemon *d = ud;
+    struct store_image *v = NULL;
+    size_t n = 0;
+    int rc = store_image_list(d->store, req->who.tenant, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, image_json(&v[i]));
+    store_image_list_free(v, n);
+    if (!arr)
+        return oom(err);
+    return api_reply_json(resp, 200, json_pack("{s:o}", "images", arr));
+}
+
+int dm_h_image_delete(void *ud, struct api_request *req, struct api_response *resp,
+                      struct al_err *err)
+{
+    struct daemon *d = ud;
+    const char *name = req->params[0];
+    struct store_image im;
+    int rc = store_image_get(d->store, req->who.tenant, name, &im, err);
+    if (rc < 0)
+        return rc;
+    bool builtin = im.tenant[0] == '\0';
+    int64_t users = 0;
+    rc = store_sandbox_count_digest(d->store, im.digest, &users, err);
+    store_image_clear(&im);
+    if (rc < 0)
+        return rc;
+    if (builtin && !req->who.admin)
+        return al_err_set(err, AL_ERR_PERMISSION, EPERM,
+                          "built-in image '%s' can only be removed with an admin key", name);
+    if (users > 0)
+        return al_err_set(err, AL_ERR_CONFLICT, EBUSY, "image '%.200s' is used by %lld sandbox(es)",
+                          name, (long long)users);
+    if ((rc = store_image_delete(d->store, builtin ? NULL : req->who.tenant, name, err)) < 0)
+        return rc;
+    if (d->images) {
+        cleanup_strv char **keep = NULL;
+        struct al_err e;
+        if (store_image_digests(d->store, &keep, &e) == 0 &&
+            img_gc(d->images, (const char *const *)keep, &e) < 0)
+            log_warn("image gc: %s", e.msg);
+    }
+    return api_reply_empty(resp, 204);
+}
+
+/* ---- pull ---- */
+
+struct pull_job {
+    struct daemon *d;
+    char tenant[64];
+    char *ref, *name, *username, *password, *ca_file;
+    struct api_stream *stream;
+    long long last_progress_ms;
+};
+
+static void pull_job_free(struct pull_job *j)
+{
+    if (!j)
+        return;
+    free(j->ref);
+    free(j->name);
+    if (j->password)
+        explicit_bzero(j->password, strlen(j->password));
+    free(j->username);
+    free(j->password);
+    free(j->ca_file);
+    free(j);
+}
+
+static void stream_json(struct api_stream *s, json_t *o)
+{
+    cleanup_free char *t = o ? al_json_dump(o) : NULL;
+    if (o)
+        json_decref(o);
+    if (!t)
+        return;
+    api_stream_write(s, t, strlen(t));
+    api_stream_write(s, "\n", 1);
+}
+
+static void pull_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct pull_job *j = ud;
+    long long now = al_now_ms();
+    if (!j->stream || (now - j->last_progress_ms < 200 && done != total))
+        return;
+    j->last_progress_ms = now;
+    stream_json(j->stream, json_pack("{s:s,s:I,s:I}", "type", "progress", "done", (json_int_t)done,
+                                     "total", (json_int_t)total));
+}
+
+static int do_pull(struct pull_job *j, struct al_err *err)
+{
+    struct img_pull_opts opts = {
+        .username = j->username,
+        .password = j->password,
+        .ca_file = j->ca_file,
+        .progress = pull_progress,
+        .progress_ud = j,
+    };
+    struct img_info info = {0};
+    int rc = need_images(j->d, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = img_pull(j->d->images, j->ref, &opts, &info, err)) < 0)
+        return rc;
+    rc = record(j->d, j->tenant, j->name, &info, err);
+    img_info_free(&info);
+    return rc;
+}
+
+static void *pull_thread(void *arg)
+{
+    struct pull_job *j = arg;
+    struct al_err err = {0};
+    if (do_pull(j, &err) < 0) {
+        json_t *e = api_error_json(&err);
+        if (e)
+            json_object_set_new(e, "type", json_string("error"));
+        stream_json(j->stream, e);
+    } else {
+        struct store_image im;
+        if (store_image_get(j->d->store, j->tenant, j->name, &im, &err) == 0) {
+            json_t *o = image_json(&im);
+            store_image_clear(&im);
+            if (o) {
+                json_object_set_new(o, "type", json_string("image"));
+                stream_json(j->stream, o);
+            }
+        }
+    }
+    api_stream_finish(j->stream);
+    pull_job_free(j);
+    return NULL;
+}
+
+static int dup_opt(json_t *o, const char *key, size_t max, char **ret, struct al_err *err)
+{
+    const char *s;
+    int rc = al_json_get_str(o, key, false, max, &s, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    *ret = strdup(s);
+    return *ret ? 0 : oom(err);
+}
+
+int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp,
+                    struct al_err *err)
+{
+    struct daemon *d = ud;
+    cleanup_json json_t *o = api_body_json(req, err);
+    if (!o)
+        return -err->code;
+    static const char *const keys[] = {"ref",    "name",   "username", "password",
+                                       "caFile", "stream", NULL};
+    int rc = al_json_check_keys(o, keys, "pull request", err);
+    if (rc < 0)
+        return rc;
+    struct pull_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return oom(err);
+    j->d = d;
+    snprintf(j->tenant, sizeof(j->tenant), "%s", req->who.tenant);
+    bool stream = false;
+    if ((rc = al_json_get_str(o, "ref", true, POLICY_IMAGE_MAX, (const char **)&j->ref, err)) < 0 ||
+        !(j->ref = strdup(j->ref)) ||
+        (rc = dup_opt(o, "name", POLICY_IMAGE_MAX, &j->name, err)) < 0 ||
+        (rc = dup_opt(o, "username", 256, &j->username, err)) < 0 ||
+        (rc = dup_opt(o, "password", 4096, &j->password, err)) < 0 ||
+        (rc = dup_opt(o, "caFile", PATH_MAX, &j->ca_file, err)) < 0 ||
+        ((rc = al_json_get_bool(o, "stream", false, &stream, err)) < 0 && rc != -ENOENT)) {
+        if (rc >= 0)
+            rc = oom(err);
+        pull_job_free(j);
+        return rc;
+    }
+    if (!policy_image_ref_valid(j->ref) || (j->name && !policy_image_ref_valid(j->name))) {
+        pull_job_free(j);
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'ref' or 'name': bad reference");
+    }
+    if (j->ca_file && !req->who.admin) {
+        pull_job_free(j);
+        return al_err_set(err, AL_ERR_PERMISSION, EPERM, "'caFile' needs an admin key");
+    }
+    if (!j->name && !(j->name = strdup(j->ref))) {
+        pull_job_free(j);
+        return oom(err);
+    }
+    if (!stream) {
+        rc = do_pull(j, err);
+        char name[POLICY_IMAGE_MAX + 1];
+        snprintf(name, sizeof(name), "%s", j->name);
+        pull_job_free(j);
+        if (rc < 0)
+            return al_err_wrap(err, "pull");
+        return reply_image(d, req->who.tenant, name, resp, 201, err);
+    }
+    j->stream = api_stream_new(1 << 20);
+    if (!j->stream) {
+        pull_job_free(j);
+        return oom(err);
+    }
+    struct api_stream *consumer = j->stream;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, pull_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        api_stream_finish(consumer);
+        api_stream_close_consumer(consumer);
+        j->stream = NULL;
+        pull_job_free(j);
+        return al_err_sys(err, AL_ERR_INTERNAL, rc, "pull thread");
+    }
+    resp->status = 200;
+    resp->stream = consumer;
+    resp->content_type = "application/x-ndjson";
+    return 0;
+}
+
+/* ---- import ---- */
+
+int dm_h_image_import(void *ud, struct api_request *req, struct api_response *resp,
+                      struct al_err *err)
+{
+    struct daemon *d = ud;
+    int rc = need_images(d, err);
+    if (rc < 0)
+        return rc;
+    const char *name = api_query(req, "name");
+    const char *ct = req->content_type ? req->content_type : "";
+    cleanup_free char *host_path = NULL;
+    cleanup_free char *json_name = NULL;
+    if (strncmp(ct, "application/json", 16) == 0) {
+        if (!req->who.admin)
+            return al_err_set(err, AL_ERR_PERMISSION, EPERM,
+                              "importing from a host path needs an admin key");
+        cleanup_json json_t *o = api_body_json(req, err);
+        if (!o)
+            return -err->code;
+        static const char *const keys[] = {"path", "name", NULL};
+        const char *p, *n;
+        if ((rc = al_json_check_keys(o, keys, "import request", err)) < 0 ||
+            (rc = al_json_get_str(o, "path", true, PATH_MAX, &p, err)) < 0 ||
+            (rc = al_json_get_str(o, "name", true, POLICY_IMAGE_MAX, &n, err)) < 0)
+            return rc;
+        if (p[0] != '/')
+            return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'path' must be absolute");
+        host_path = strdup(p);
+        json_name = strdup(n);
+        if (!host_path || !json_name)
+            return oom(err);
+        name = json_name;
+    }
+    if (!name || !policy_image_ref_valid(name))
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "query 'name' must be an image name");
+    char tmp[PATH_MAX];
+    if (!host_path) {
+        if (req->body_len == 0)
+            return al_err_set(err, AL_ERR_INVALID, EINVAL, "empty archive");
+        snprintf(tmp, sizeof(tmp), "%s/import-XXXXXX", d->tmp_dir);
+        cleanup_close int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+            return al_err_sys(err, AL_ERR_INTERNAL, errno, "temp file");
+        if ((rc = al_write_all(fd, req->body, req->body_len)) < 0) {
+            unlink(tmp);
+            return al_err_sys(err, AL_ERR_INTERNAL, -rc, "write archive");
+        }
+    }
+    struct img_info info = {0};
+    rc = img_import(d->images, host_path ? host_path : tmp, NULL, &info, err);
+    if (!host_path)
+        unlink(tmp);
+    if (rc < 0)
+        return al_err_wrap(err, "import");
+    rc = record(d, req->who.tenant, name, &info, err);
+    img_info_free(&info);
+    if (rc < 0)
+        return rc;
+    return reply_image(d, req->who.tenant, name, resp, 201, err);
+}

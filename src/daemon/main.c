@@ -1,0 +1,299 @@
+/* airlockd: the root daemon.
+ *
+ * Theory of operation: main() parses the command line, prepares the state directory
+ * (state.db, admin.key, images/, sandboxes/, tmp/), opens the store and the image store,
+ * probes the runtime, recovers what a previous run left (every sandbox that was not deleted
+ * is cleaned up and marked failed/host_restart), then serves the REST API on TCP and on
+ * STATE/airlockd.sock.  Signals are blocked in every thread and taken synchronously here:
+ * SIGTERM/SIGINT stop accepting, destroy every live sandbox (deleted/host_restart), stop the
+ * server and exit 0.  airlockd is a child subreaper; a reaper thread expires sandboxes past
+ * their group's maxLifetimeSeconds and reaps orphaned zombies.
+ */
+#define AL_LOG_COMPONENT "daemon"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "daemon/daemon.h"
+
+struct options {
+    const char *state_dir;
+    const char *listen;
+    const char *log_level;
+    const char *agent;
+    const char *log_format;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
+               "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"agent", required_argument, NULL, 'a'},
+        {"log-format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->state_dir = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'v':
+            o->log_level = optarg;
+            break;
+        case 'a':
+            o->agent = optarg;
+            break;
+        case 'f':
+            o->log_format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -EINVAL;
+        }
+    }
+    if (optind != argc || !o->state_dir || !o->listen) {
+        usage(stderr);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", a, b) < 0)
+        return NULL;
+    return p;
+}
+
+static char *find_agent(const char *override)
+{
+    if (override)
+        return access(override, X_OK) == 0 ? realpath(override, NULL) : NULL;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *dir = dirname(exe);
+    static const char *const rel[] = {"airlock-init", "../agent/airlock-init"};
+    for (size_t i = 0; i < AL_ARRAY_SIZE(rel); i++) {
+        cleanup_free char *p = path_join(dir, rel[i]);
+        if (p && access(p, X_OK) == 0)
+            return realpath(p, NULL);
+    }
+    return NULL;
+}
+
+/* admin.key: created on first start (mode 0600), registered in the store if it is not. */
+static int admin_key(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *path = path_join(d->state_dir, "admin.key");
+    if (!path)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = al_read_file_at(AT_FDCWD, path, 4096, &text, &len);
+    if (rc == 0) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            text[--len] = '\0';
+        struct store_key k;
+        struct al_err e;
+        rc = store_key_lookup(d->store, text, &k, &e);
+        if (rc == -ENOENT && strlen(text) == STORE_KEY_LEN)
+            rc = store_key_insert(d->store, "admin", true, text, &k, err);
+        else if (rc == 0 && !k.admin)
+            rc = al_err_set(err, AL_ERR_INTERNAL, EPERM, "%s is not an admin key", path);
+        else if (rc < 0)
+            rc = al_err_set(err, AL_ERR_INTERNAL, EINVAL, "%s: %s", path, e.msg);
+        explicit_bzero(text, len);
+        free(text);
+        if (rc == 0)
+            (void)chmod(path, 0600);
+        return rc;
+    }
+    if (rc != -ENOENT)
+        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "read %s", path);
+    struct store_key k;
+    char secret[STORE_KEY_LEN + 2];
+    if ((rc = store_key_create(d->store, "admin", true, &k, secret, err)) < 0)
+        return rc;
+    size_t n = strlen(secret);
+    secret[n] = '\n';
+    rc = al_write_file_at(AT_FDCWD, path, secret, n + 1, 0600);
+    explicit_bzero(secret, sizeof(secret));
+    if (rc < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "write %s", path);
+    log_info("created admin key in %s", path);
+    return 0;
+}
+
+static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *err)
+{
+    if (al_mkdir_p(state_dir, 0700) < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "mkdir %s", state_dir);
+    d->state_dir = realpath(state_dir, NULL);
+    if (!d->state_dir)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "%s", state_dir);
+    (void)chmod(d->state_dir, 0700);
+    d->sandboxes_dir = path_join(d->state_dir, "sandboxes");
+    d->tmp_dir = path_join(d->state_dir, "tmp");
+    if (!d->sandboxes_dir || !d->tmp_dir)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    if (al_mkdir_p(d->sandboxes_dir, 0711) < 0 || al_mkdir_p(d->tmp_dir, 0700) < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "mkdir under %s", d->state_dir);
+    /* leftovers of interrupted uploads */
+    al_rm_rf(d->tmp_dir);
+    al_mkdir_p(d->tmp_dir, 0700);
+    return 0;
+}
+
+static int open_backends(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *db = path_join(d->state_dir, "state.db");
+    cleanup_free char *img = path_join(d->state_dir, "images");
+    if (!db || !img)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    int rc = store_open(db, &d->store, err);
+    if (rc < 0)
+        return rc;
+    struct al_err e = {0};
+    if (img_store_open(img, &d->images, &e) < 0) {
+        snprintf(d->images_error, sizeof(d->images_error), "%s", e.msg);
+        log_warn("image store: %s", e.msg);
+        d->images = NULL;
+    }
+    al_err_clear(&e);
+    if (rt_host_check(&e) == 0) {
+        d->rt_ok = true;
+    } else {
+        snprintf(d->rt_error, sizeof(d->rt_error), "%s", e.msg);
+        log_warn("runtime host check failed: sandboxes unavailable: %s", e.msg);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.log_level = "info", .log_format = "json"};
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+    enum al_log_level lvl;
+    if (al_log_level_parse(o.log_level, &lvl) < 0) {
+        fprintf(stderr, "airlockd: bad --log-level '%s'\n", o.log_level);
+        return 2;
+    }
+    al_log_setup(lvl, strcmp(o.log_format, "plain") == 0 ? AL_LOG_PLAIN : AL_LOG_JSON, 2);
+    char host[64];
+    uint16_t port;
+    if (al_parse_host_port(o.listen, host, sizeof(host), &port) < 0 || port == 0) {
+        fprintf(stderr, "airlockd: bad --listen '%s' (want 127.0.0.1:PORT)\n", o.listen);
+        return 2;
+    }
+
+    /* signals: taken synchronously by this thread only */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    umask(0022);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+
+    static struct daemon d;
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.cv, NULL);
+    pthread_mutex_init(&d.builtin_mu, NULL);
+    struct al_err err = {0};
+    if (prepare_dirs(&d, o.state_dir, &err) < 0 || open_backends(&d, &err) < 0 ||
+        admin_key(&d, &err) < 0) {
+        log_error("startup: %s", err.msg);
+        return 1;
+    }
+    d.agent_path = find_agent(o.agent);
+    if (!d.agent_path)
+        log_warn("airlock-init not found%s%s: sandboxes unavailable", o.agent ? " at " : "",
+                 o.agent ? o.agent : "");
+    if (dm_recover(&d, &err) < 0) {
+        log_error("recovery: %s", err.msg);
+        return 1;
+    }
+    cleanup_free char *sock = path_join(d.state_dir, "airlockd.sock");
+    struct api_config cfg = {
+        .routes = dm_routes,
+        .n_routes = dm_n_routes,
+        .ud = &d,
+        .auth = dm_auth,
+        .host = host,
+        .port = port,
+        .unix_path = sock,
+        .max_connections = 512,
+        .per_ip_limit = 128,
+        .timeout_s = 600,
+    };
+    if (api_server_start(&cfg, &d.api, &err) < 0) {
+        log_error("api: %s", err.msg);
+        return 1;
+    }
+    if (dm_reaper_start(&d, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    log_info("airlockd listening on %s:%u and %s (state %s, agent %s)", host, port, sock,
+             d.state_dir, d.agent_path ? d.agent_path : "none");
+
+    int sig = 0;
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_info("SIGHUP ignored");
+            continue;
+        }
+        break;
+    }
+    log_info("signal %d: shutting down", sig);
+    api_server_quiesce(d.api);
+    dm_reaper_stop(&d);
+    dm_shutdown(&d);
+    api_server_free(d.api);
+    img_store_free(d.images);
+    store_free(d.store);
+    log_info("stopped");
+    free(d.agent_path);
+    free(d.state_dir);
+    free(d.sandboxes_dir);
+    free(d.tmp_dir);
+    return 0;
+}

@@ -1,0 +1,535 @@
+/* The sandbox manager.
+ *
+ * Theory of operation: SQLite is the record of every sandbox; the manager additionally holds
+ * the live ones (creating, running, deleting, failed-but-not-yet-destroyed) in a list guarded
+ * by d->mu, each with the runtime handle and a count of requests using it.  Creation inserts
+ * the row first (which allocates the uid slot), then builds the sandbox; a failure removes
+ * the row and the directory, so a failed create leaves nothing behind.  Deletion marks the
+ * sandbox deleting (no new requests), kills its processes so in-flight execs end, waits for
+ * the last reference, destroys it, and only then releases the uid slot (state deleted).
+ * Every state change is checked by dm_state_transition().
+ */
+#define AL_LOG_COMPONENT "daemon"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "daemon/daemon.h"
+
+static int oom(struct al_err *err)
+{
+    return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+}
+
+char **dm_env_merge(char *const *base, char *const *over)
+{
+    size_t n = 0;
+    for (char *const *e = base; e && *e; e++)
+        n++;
+    for (char *const *e = over; e && *e; e++)
+        n++;
+    char **out = calloc(n + 1, sizeof(char *));
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    char *const *lists[2] = {base, over};
+    for (int l = 0; l < 2; l++)
+        for (char *const *e = lists[l]; e && *e; e++) {
+            const char *eq = strchr(*e, '=');
+            size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+            size_t i = 0;
+            for (; i < k; i++)
+                if (strncmp(out[i], *e, klen) == 0 && out[i][klen] == '=')
+                    break;
+            char *dup = strdup(*e);
+            if (!dup) {
+                al_strv_free(out);
+                return NULL;
+            }
+            if (i < k) {
+                free(out[i]);
+                out[i] = dup;
+            } else {
+                out[k++] = dup;
+            }
+        }
+    return out;
+}
+
+static void sandbox_dir(struct daemon *d, const char *id, char out[PATH_MAX])
+{
+    snprintf(out, PATH_MAX, "%s/%s", d->sandboxes_dir, id);
+}
+
+static struct dm_sandbox *find_locked(struct daemon *d, const char *id)
+{
+    for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+static void unlink_locked(struct daemon *d, struct dm_sandbox *sb)
+{
+    for (struct dm_sandbox **p = &d->sandboxes; *p; p = &(*p)->next)
+        if (*p == sb) {
+            *p = sb->next;
+            break;
+        }
+    pthread_cond_broadcast(&d->cv);
+}
+
+static void sandbox_free(struct dm_sandbox *sb)
+{
+    if (!sb)
+        return;
+    al_strv_free(sb->env);
+    free(sb);
+}
+
+json_t *dm_sandbox_json(const struct store_sandbox *s)
+{
+    struct al_err err;
+    json_t *labels = s->labels ? al_json_parse(s->labels, strlen(s->labels), 0, &err) : NULL;
+    json_t *res = s->resources ? al_json_parse(s->resources, strlen(s->resources), 0, &err) : NULL;
+    char ts[32];
+    dm_rfc3339(s->created_at, ts);
+    return json_pack(
+        "{s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:o,s:s,s:o}", "id", s->id, "group", s->group, "state",
+        s->state, "reason", s->reason[0] ? json_string(s->reason) : json_null(), "image",
+        s->image ? s->image : "", "imageDigest",
+        s->digest[0] ? json_string(s->digest) : json_null(), "tier", s->tier, "labels",
+        labels ? labels : json_object(), "createdAt", ts, "resources", res ? res : json_object());
+}
+
+static int set_state(struct daemon *d, const char *id, enum dm_state st, enum dm_reason r,
+                     struct al_err *err)
+{
+    return store_sandbox_set_state(d->store, id, dm_state_name(st), dm_reason_name(r), err);
+}
+
+static json_t *labels_merge(json_t *base, json_t *over)
+{
+    json_t *o = json_deep_copy(base ? base : json_object());
+    if (o && over)
+        json_object_update(o, over);
+    return o;
+}
+
+static int decode_group(struct daemon *d, const char *tenant, const char *group,
+                        struct policy_group *g, struct al_err *err)
+{
+    memset(g, 0, sizeof(*g));
+    struct store_group sg;
+    int rc = store_group_get(d->store, tenant, group, &sg, err);
+    if (rc < 0)
+        return rc;
+    cleanup_json json_t *j = al_json_parse(sg.settings, strlen(sg.settings), 0, err);
+    store_group_clear(&sg);
+    if (!j)
+        return al_err_wrap(err, "group %s settings", group);
+    rc = policy_group_decode(j, g, err);
+    if (rc < 0)
+        return al_err_wrap(err, "group %s settings", group);
+    return 0;
+}
+
+static void fill_limits(const struct policy_resources *r, struct rt_limits *l)
+{
+    l->cpu_millis = r->cpu_millis;
+    l->memory_bytes = r->memory_mib << 20;
+    l->disk_bytes = r->disk_mib << 20;
+    l->inodes = r->disk_mib * 64 < 16384 ? 16384 : r->disk_mib * 64;
+    l->pids = r->pids;
+    l->nofile = r->open_files;
+}
+
+/* The part of create after the row exists: build the runtime sandbox. */
+static int build(struct daemon *d, struct dm_sandbox *sb, int64_t slot, struct img_info *info,
+                 const struct policy_resources *res, struct al_err *err)
+{
+    char dir[PATH_MAX];
+    sandbox_dir(d, sb->id, dir);
+    if (mkdir(dir, 0711) < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "mkdir %s", dir);
+    char host[32];
+    snprintf(host, sizeof(host), "sb-%.12s", sb->id);
+    struct rt_spec spec = {
+        .id = sb->id,
+        .layer_dirs = (const char *const *)info->layer_dirs,
+        .sandbox_dir = dir,
+        .agent_path = d->agent_path,
+        .uid_base = (uid_t)(DM_UID_BASE + (uint64_t)slot * DM_UID_COUNT),
+        .uid_count = DM_UID_COUNT,
+        .hostname = host,
+        .user = info->config.user,
+        .env = (const char *const *)info->config.env,
+        .workdir = info->config.workdir,
+    };
+    fill_limits(res, &spec.limits);
+    struct rt_sandbox *rt = NULL;
+    int rc = rt_sandbox_create(&spec, &rt, err);
+    if (rc < 0) {
+        struct al_err e2;
+        if (rt_cleanup_stale(sb->id, dir, &e2) < 0)
+            log_sb(AL_LOG_WARN, sb->id, "cleanup after failed create: %s", e2.msg);
+        al_rm_rf(dir);
+        return rc;
+    }
+    pthread_mutex_lock(&d->mu);
+    sb->rt = rt;
+    sb->state = DM_STATE_RUNNING;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
+                      const struct policy_sandbox_create *req, json_t **ret, struct al_err *err)
+{
+    struct policy_group g;
+    int rc = decode_group(d, tenant, group, &g, err);
+    if (rc < 0) {
+        policy_group_free(&g);
+        return rc;
+    }
+    if (!d->rt_ok || !d->agent_path) {
+        policy_group_free(&g);
+        return al_err_set(err, AL_ERR_UNAVAILABLE, ENOTSUP,
+                          "sandboxes unavailable on this host: %s",
+                          !d->rt_ok ? d->rt_error : "airlock-init not found (use --agent)");
+    }
+    cleanup_free char *image = strdup(req->image ? req->image : g.image);
+    struct img_info info = {0};
+    if (!image) {
+        policy_group_free(&g);
+        return oom(err);
+    }
+    if ((rc = dm_image_resolve(d, tenant, image, &info, err)) < 0) {
+        policy_group_free(&g);
+        return rc;
+    }
+    struct policy_resources res = g.resources;
+    enum policy_tier tier = g.tier;
+    if (req->has_tier) {
+        tier = req->tier;
+        policy_tier_resources(tier, &res);
+    }
+    cleanup_json json_t *labels = labels_merge(g.labels, req->labels);
+    cleanup_json json_t *resj = policy_resources_encode(&res);
+    cleanup_free char *labels_s = labels ? al_json_dump(labels) : NULL;
+    cleanup_free char *res_s = resj ? al_json_dump(resj) : NULL;
+    struct dm_sandbox *sb = calloc(1, sizeof(*sb));
+    if (sb)
+        sb->env = dm_env_merge(g.env, req->env);
+    int64_t lifetime = g.max_lifetime_s;
+    policy_group_free(&g);
+    if (!labels_s || !res_s || !sb || !sb->env) {
+        sandbox_free(sb);
+        img_info_free(&info);
+        return oom(err);
+    }
+    al_random_hex(sb->id, 16);
+    snprintf(sb->tenant, sizeof(sb->tenant), "%s", tenant);
+    snprintf(sb->group, sizeof(sb->group), "%s", group);
+    sb->state = DM_STATE_CREATING;
+
+    struct store_sandbox row = {0};
+    memcpy(row.id, sb->id, sizeof(row.id));
+    snprintf(row.tenant, sizeof(row.tenant), "%s", tenant);
+    snprintf(row.group, sizeof(row.group), "%s", group);
+    snprintf(row.state, sizeof(row.state), "%s", dm_state_name(DM_STATE_CREATING));
+    row.image = image;
+    snprintf(row.digest, sizeof(row.digest), "%s", info.digest);
+    snprintf(row.tier, sizeof(row.tier), "%s", policy_tier_name(tier));
+    row.resources = res_s;
+    row.labels = labels_s;
+    int64_t slot = -1;
+    pthread_mutex_lock(&d->mu);
+    if (d->stopping) {
+        pthread_mutex_unlock(&d->mu);
+        sandbox_free(sb);
+        img_info_free(&info);
+        return al_err_set(err, AL_ERR_UNAVAILABLE, ESHUTDOWN, "airlockd is shutting down");
+    }
+    rc = store_sandbox_insert(d->store, &row, &slot, err);
+    if (rc == 0) {
+        sb->next = d->sandboxes;
+        d->sandboxes = sb;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (rc < 0) {
+        sandbox_free(sb);
+        img_info_free(&info);
+        return rc;
+    }
+    long long t0 = al_now_ms();
+    rc = build(d, sb, slot, &info, &res, err);
+    img_info_free(&info);
+    if (rc < 0) {
+        struct al_err e2;
+        pthread_mutex_lock(&d->mu);
+        unlink_locked(d, sb);
+        pthread_mutex_unlock(&d->mu);
+        if (store_sandbox_remove(d->store, sb->id, &e2) < 0)
+            log_sb(AL_LOG_WARN, sb->id, "remove row after failed create: %s", e2.msg);
+        log_sb(AL_LOG_WARN, sb->id, "create failed: %s", err->msg);
+        sandbox_free(sb);
+        return al_err_wrap(err, "create sandbox");
+    }
+    if (lifetime > 0)
+        sb->expires_at = (int64_t)time(NULL) + lifetime;
+    if ((rc = set_state(d, sb->id, DM_STATE_RUNNING, DM_REASON_NONE, err)) < 0)
+        return rc;
+    log_sb(AL_LOG_INFO, sb->id, "running (group %s, image %s, slot %lld, %lldms)", group, image,
+           (long long)slot, al_now_ms() - t0);
+    struct store_sandbox got;
+    if ((rc = store_sandbox_get(d->store, tenant, group, sb->id, &got, err)) < 0)
+        return rc;
+    *ret = dm_sandbox_json(&got);
+    store_sandbox_clear(&got);
+    return *ret ? 0 : oom(err);
+}
+
+int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, const char *id,
+                       struct dm_sandbox **ret, struct al_err *err)
+{
+    pthread_mutex_lock(&d->mu);
+    struct dm_sandbox *sb = find_locked(d, id);
+    if (!sb || strcmp(sb->tenant, tenant) != 0 || strcmp(sb->group, group) != 0) {
+        pthread_mutex_unlock(&d->mu);
+        struct store_sandbox row;
+        int rc = store_sandbox_get(d->store, tenant, group, id, &row, err);
+        if (rc < 0)
+            return rc;
+        rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is %s%s%s%s", id, row.state,
+                        row.reason[0] ? " (" : "", row.reason, row.reason[0] ? ")" : "");
+        store_sandbox_clear(&row);
+        return rc;
+    }
+    if (sb->state == DM_STATE_RUNNING && !rt_sandbox_alive(sb->rt)) {
+        sb->state = DM_STATE_FAILED;
+        struct al_err e2;
+        if (set_state(d, id, DM_STATE_FAILED, DM_REASON_ERROR, &e2) < 0)
+            log_sb(AL_LOG_WARN, id, "mark failed: %s", e2.msg);
+        log_sb(AL_LOG_WARN, id, "agent channel gone: sandbox failed");
+    }
+    if (sb->state != DM_STATE_RUNNING) {
+        int rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is %s", id,
+                            dm_state_name(sb->state));
+        pthread_mutex_unlock(&d->mu);
+        return rc;
+    }
+    sb->refs++;
+    pthread_mutex_unlock(&d->mu);
+    *ret = sb;
+    return 0;
+}
+
+void dm_sandbox_release(struct daemon *d, struct dm_sandbox *sb)
+{
+    pthread_mutex_lock(&d->mu);
+    sb->refs--;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Make in-flight execs end: kill every process in the sandbox but its init. */
+static void kill_user_processes(struct dm_sandbox *sb)
+{
+    static const char *const argv[] = {"sh", "-c", "kill -9 -1", NULL};
+    struct rt_exec_req req = {.argv = argv, .timeout_ms = 5000, .max_output = 4096};
+    struct rt_exec_result res = {0};
+    struct al_err e;
+    if (rt_exec(sb->rt, &req, NULL, NULL, &res, &e) == 0)
+        rt_exec_result_free(&res);
+}
+
+/* Delete a sandbox whose row we hold.  Caller checked tenancy. */
+static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm_reason reason,
+                      struct al_err *err)
+{
+    enum dm_state cur;
+    if (dm_state_parse(row->state, &cur) < 0)
+        cur = DM_STATE_FAILED;
+    if (cur == DM_STATE_DELETED)
+        return 0;
+    char dir[PATH_MAX];
+    sandbox_dir(d, row->id, dir);
+    pthread_mutex_lock(&d->mu);
+    struct dm_sandbox *sb = find_locked(d, row->id);
+    int rc;
+    if (sb) {
+        if (sb->state == DM_STATE_DELETING) {
+            while (find_locked(d, row->id) == sb)
+                pthread_cond_wait(&d->cv, &d->mu);
+            pthread_mutex_unlock(&d->mu);
+            return 0;
+        }
+        if ((rc = dm_state_transition(sb->state, DM_STATE_DELETING, err)) < 0 ||
+            sb->state == DM_STATE_CREATING) {
+            if (rc == 0)
+                rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is still being created",
+                                row->id);
+            pthread_mutex_unlock(&d->mu);
+            return rc;
+        }
+        sb->state = DM_STATE_DELETING;
+        bool busy = sb->refs > 0;
+        pthread_mutex_unlock(&d->mu);
+        struct al_err e2;
+        if (set_state(d, row->id, DM_STATE_DELETING, DM_REASON_NONE, &e2) < 0)
+            log_sb(AL_LOG_WARN, row->id, "mark deleting: %s", e2.msg);
+        if (busy && sb->rt && rt_sandbox_alive(sb->rt))
+            kill_user_processes(sb);
+        pthread_mutex_lock(&d->mu);
+        while (sb->refs > 0)
+            pthread_cond_wait(&d->cv, &d->mu);
+        pthread_mutex_unlock(&d->mu);
+        rc = sb->rt ? rt_sandbox_destroy(sb->rt, &e2) : 0;
+        sb->rt = NULL;
+        if (rc < 0) {
+            log_sb(AL_LOG_WARN, row->id, "destroy: %s; cleaning up as stale", e2.msg);
+            if (rt_cleanup_stale(row->id, dir, &e2) < 0)
+                log_sb(AL_LOG_ERROR, row->id, "cleanup: %s", e2.msg);
+        }
+        pthread_mutex_lock(&d->mu);
+        unlink_locked(d, sb);
+        pthread_mutex_unlock(&d->mu);
+        sandbox_free(sb);
+    } else {
+        pthread_mutex_unlock(&d->mu);
+        if ((rc = dm_state_transition(cur, DM_STATE_DELETING, err)) < 0)
+            return rc;
+        struct al_err e2;
+        if (rt_cleanup_stale(row->id, dir, &e2) < 0) {
+            log_sb(AL_LOG_ERROR, row->id, "cleanup: %s", e2.msg);
+            return al_err_set(err, AL_ERR_INTERNAL, e2.code ? e2.code : EIO,
+                              "sandbox %s: cleanup failed: %s", row->id, e2.msg);
+        }
+    }
+    al_rm_rf(dir);
+    rc = set_state(d, row->id, DM_STATE_DELETED, reason, err);
+    if (rc == 0)
+        log_sb(AL_LOG_INFO, row->id, "deleted (%s)", dm_reason_name(reason));
+    return rc;
+}
+
+int dm_sandbox_delete(struct daemon *d, const char *tenant, const char *group, const char *id,
+                      enum dm_reason reason, struct al_err *err)
+{
+    struct store_sandbox row;
+    int rc = store_sandbox_get(d->store, tenant, group, id, &row, err);
+    if (rc < 0)
+        return rc;
+    rc = delete_row(d, &row, reason, err);
+    store_sandbox_clear(&row);
+    return rc;
+}
+
+int dm_group_delete(struct daemon *d, const char *tenant, const char *group, struct al_err *err)
+{
+    struct store_group sg;
+    int rc = store_group_get(d->store, tenant, group, &sg, err);
+    if (rc < 0)
+        return rc;
+    store_group_clear(&sg);
+    struct store_sandbox *v = NULL;
+    size_t n = 0;
+    if ((rc = store_sandbox_list(d->store, tenant, group, true, &v, &n, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = delete_row(d, &v[i], DM_REASON_DELETED, err);
+    store_sandbox_list_free(v, n);
+    if (rc < 0)
+        return al_err_wrap(err, "delete group %s", group);
+    pthread_mutex_lock(&d->mu);
+    bool busy = false;
+    for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+        busy = busy || (strcmp(s->tenant, tenant) == 0 && strcmp(s->group, group) == 0);
+    pthread_mutex_unlock(&d->mu);
+    if (busy)
+        return al_err_set(err, AL_ERR_CONFLICT, EBUSY,
+                          "group %s has sandboxes being created; retry", group);
+    return store_group_delete(d->store, tenant, group, err);
+}
+
+void dm_sandbox_counts(struct daemon *d, unsigned counts[DM_STATE_COUNT])
+{
+    struct store_sandbox *v = NULL;
+    size_t n = 0;
+    struct al_err err;
+    if (store_sandbox_list(d->store, NULL, NULL, true, &v, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        enum dm_state s;
+        if (dm_state_parse(v[i].state, &s) == 0)
+            counts[s]++;
+    }
+    store_sandbox_list_free(v, n);
+}
+
+/* Ids of the live sandboxes matching pred (copied under the lock). */
+static char **collect_ids(struct daemon *d, int64_t expired_before)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t n = 0;
+    for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+        n++;
+    char **ids = calloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    for (struct dm_sandbox *s = d->sandboxes; ids && s; s = s->next) {
+        if (expired_before &&
+            !(s->state == DM_STATE_RUNNING && s->expires_at && s->expires_at <= expired_before))
+            continue;
+        if ((ids[k] = strdup(s->id)))
+            k++;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return ids;
+}
+
+static void delete_ids(struct daemon *d, char **ids, enum dm_reason reason)
+{
+    for (char **id = ids; id && *id; id++) {
+        struct store_sandbox row;
+        struct al_err err;
+        if (store_sandbox_get(d->store, NULL, NULL, *id, &row, &err) < 0)
+            continue;
+        if (delete_row(d, &row, reason, &err) < 0)
+            log_sb(AL_LOG_WARN, *id, "delete (%s): %s", dm_reason_name(reason), err.msg);
+        store_sandbox_clear(&row);
+    }
+}
+
+void dm_shutdown(struct daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->stopping = true;
+    for (;;) {
+        bool creating = false;
+        for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+            creating = creating || s->state == DM_STATE_CREATING;
+        if (!creating)
+            break;
+        pthread_cond_wait(&d->cv, &d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    cleanup_strv char **ids = collect_ids(d, 0);
+    delete_ids(d, ids, DM_REASON_HOST_RESTART);
+}
+
+int dm_reaper_tick(struct daemon *d)
+{
+    cleanup_strv char **ids = collect_ids(d, (int64_t)time(NULL));
+    delete_ids(d, ids, DM_REASON_LIFETIME_EXPIRED);
+    return 0;
+}

@@ -1,0 +1,706 @@
+"""Image registry client against a REAL registry (Debian's docker-registry) on 127.0.0.1.
+
+Driven through img-tool (the image component's debug CLI).  Images are pushed during the
+test with skopeo (from the built-in busybox layout) or with a small OCI distribution push
+helper (for hand-made indexes and zstd / uncompressed layers).  Every server started here is
+stopped afterwards.
+"""
+import base64
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import http.server
+
+import pytest
+
+from conftest import binary, free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("AIRLOCK_IMAGE_CACHE", "/var/cache/airlock/images")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="image tests run as root")
+
+
+def img_tool():
+    exe = binary("img-tool")
+    if not exe:
+        pytest.skip("img-tool not built")
+    return exe
+
+
+def run_tool(store, *args, timeout=120):
+    p = subprocess.run([img_tool(), store] + list(args), capture_output=True, timeout=timeout)
+    out = json.loads(p.stdout.decode().strip().splitlines()[-1])
+    return p.returncode, out
+
+
+@pytest.fixture(scope="module")
+def busybox_layout():
+    script = os.path.join(ROOT, "scripts", "build-images.sh")
+    subprocess.run([script, "busybox"], check=True, capture_output=True, timeout=300)
+    return os.path.join(CACHE, "busybox")
+
+
+@pytest.fixture
+def store():
+    d = tempfile.mkdtemp(prefix="airlock-img-store-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def need(tool):
+    if not shutil.which(tool):
+        pytest.skip("%s not installed" % tool)
+
+
+class Registry:
+    """docker-registry serving a temp storage dir; auth: None | ('htpasswd', file) |
+    ('token', realm, service, issuer, certfile); tls: (cert, key) or None."""
+
+    def __init__(self, storage=None, auth=None, tls=None):
+        need("docker-registry")
+        self.dir = tempfile.mkdtemp(prefix="airlock-registry-")
+        self.storage = storage or os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        cfg = {
+            "version": 0.1,
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": self.storage}, "delete": {"enabled": True}},
+            "http": {"addr": self.host, "secret": "test-secret"},
+        }
+        if tls:
+            cfg["http"]["tls"] = {"certificate": tls[0], "key": tls[1]}
+        if auth and auth[0] == "htpasswd":
+            cfg["auth"] = {"htpasswd": {"realm": "basic-realm", "path": auth[1]}}
+        elif auth and auth[0] == "token":
+            cfg["auth"] = {"token": {"realm": auth[1], "service": auth[2], "issuer": auth[3],
+                                     "rootcertbundle": auth[4]}}
+        self.cfg = os.path.join(self.dir, "config.yml")
+        with open(self.cfg, "w") as f:
+            json.dump(cfg, f)  # YAML is a superset of JSON
+        self.log = open(os.path.join(self.dir, "registry.log"), "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.cfg], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("registry exited: " + self.logs())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("registry did not listen: " + self.logs())
+
+    def logs(self):
+        with open(os.path.join(self.dir, "registry.log"), "rb") as f:
+            return f.read()[-4000:].decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- a minimal OCI distribution push client (anonymous registries only) ---
+    def url(self, path):
+        return "http://%s%s" % (self.host, path)
+
+    def push_blob(self, repo, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        req = urllib.request.Request(self.url("/v2/%s/blobs/uploads/" % repo), method="POST",
+                                     data=b"")
+        with urllib.request.urlopen(req) as r:
+            loc = r.headers["Location"]
+        if loc.startswith("/"):
+            loc = self.url(loc)
+        loc += ("&" if "?" in loc else "?") + "digest=" + digest
+        req = urllib.request.Request(loc, method="PUT", data=data,
+                                     headers={"Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 201, r.status
+        return digest
+
+    def push_manifest(self, repo, ref, doc, media_type):
+        body = json.dumps(doc).encode()
+        req = urllib.request.Request(self.url("/v2/%s/manifests/%s" % (repo, ref)), method="PUT",
+                                     data=body, headers={"Content-Type": media_type})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 201, r.status
+        return "sha256:" + hashlib.sha256(body).hexdigest(), len(body)
+
+    def push_image(self, repo, tag, layers, cmd=("/bin/sh",), arch="amd64"):
+        """layers: [(bytes, mediaType, diff_id)]"""
+        config = json.dumps({"architecture": arch, "os": "linux",
+                             "config": {"Cmd": list(cmd), "Env": ["PATH=/bin"]},
+                             "rootfs": {"type": "layers",
+                                        "diff_ids": [l[2] for l in layers]}}).encode()
+        cdig = self.push_blob(repo, config)
+        descs = []
+        for data, mt, _ in layers:
+            descs.append({"mediaType": mt, "digest": self.push_blob(repo, data),
+                          "size": len(data)})
+        man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                          "digest": cdig, "size": len(config)},
+               "layers": descs}
+        return self.push_manifest(repo, tag, man, man["mediaType"])
+
+    def blob_path(self, digest):
+        h = digest.split(":", 1)[1]
+        return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", h[:2], h, "data")
+
+
+@pytest.fixture
+def registry():
+    r = Registry()
+    yield r
+    r.cleanup()
+
+
+def skopeo_push(layout, dest, *extra):
+    need("skopeo")
+    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false"] + list(extra) +
+                   ["oci:%s:latest" % layout, "docker://" + dest],
+                   check=True, capture_output=True, timeout=120)
+
+
+def busybox_tar(layout):
+    with open(os.path.join(layout, "index.json")) as f:
+        mdig = json.load(f)["manifests"][0]["digest"]
+    with open(os.path.join(layout, "blobs/sha256", mdig.split(":")[1])) as f:
+        ldig = json.load(f)["layers"][0]["digest"]
+    with open(os.path.join(layout, "blobs/sha256", ldig.split(":")[1]), "rb") as f:
+        return f.read()
+
+
+def assert_busybox(out):
+    assert out["digest"].startswith("sha256:")
+    assert len(out["layers"]) == 1
+    root = out["layers"][0]
+    assert os.path.isfile(os.path.join(root, "bin/busybox"))
+    assert os.path.islink(os.path.join(root, "bin/sh"))
+    assert os.stat(os.path.join(root, "tmp")).st_mode & 0o7777 == 0o1777
+    with open(os.path.join(root, "etc/passwd")) as f:
+        assert "nobody" in f.read()
+    assert out["config"]["cmd"] == ["/bin/sh"]
+
+
+def no_temp_files(store):
+    for sub in ("blobs/sha256", "layers"):
+        d = os.path.join(store, sub)
+        if os.path.isdir(d):
+            leftovers = [n for n in os.listdir(d) if n.startswith(".tmp-")]
+            assert not leftovers, (sub, leftovers)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def test_pull_anonymous_gzip_and_by_digest(registry, busybox_layout, store):
+    skopeo_push(busybox_layout, registry.host + "/bb:latest")
+    rc, out = run_tool(store, "pull", registry.host + "/bb:latest")
+    assert rc == 0, out
+    assert_busybox(out)
+    # the same image by digest (verified), and tag+digest
+    rc, out2 = run_tool(store, "pull", "%s/bb@%s" % (registry.host, out["digest"]))
+    assert rc == 0, out2
+    assert out2["digest"] == out["digest"]
+    rc, out3 = run_tool(store, "get", out["digest"])
+    assert rc == 0 and out3["layers"] == out["layers"]
+    # a digest the registry does not have
+    rc, err = run_tool(store, "pull", "%s/bb@sha256:%s" % (registry.host, "0" * 64))
+    assert rc == 1 and err["error"]["code"] == "NotFound", err
+    rc, err = run_tool(store, "pull", registry.host + "/nothere:latest")
+    assert rc == 1 and err["error"]["code"] == "NotFound", err
+    no_temp_files(store)
+
+
+def test_ref_needs_registry_host(store):
+    rc, err = run_tool(store, "pull", "busybox:latest")
+    assert rc == 1 and err["error"]["code"] == "InvalidArgument"
+    assert "registry host" in err["error"]["message"]
+
+
+def test_pull_zstd_and_uncompressed_layers(registry, busybox_layout, store):
+    need("zstd")
+    tar = busybox_tar(busybox_layout)
+    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    zst = subprocess.run(["zstd", "-q", "-c", "-3"], input=tar, capture_output=True,
+                         check=True).stdout
+    assert zst[:4] == b"\x28\xb5\x2f\xfd"
+    registry.push_image("zs", "v1", [(zst, "application/vnd.oci.image.layer.v1.tar+zstd",
+                                      diff_id)])
+    rc, out = run_tool(store, "pull", registry.host + "/zs:v1")
+    assert rc == 0, out
+    assert_busybox(out)
+    registry.push_image("plain", "v1", [(tar, "application/vnd.oci.image.layer.v1.tar",
+                                         diff_id)])
+    rc, out = run_tool(store, "pull", registry.host + "/plain:v1")
+    assert rc == 0, out
+    assert_busybox(out)
+    # a gzip layer labelled zstd: media type and magic bytes disagree -> refused
+    gz = gzip.compress(tar)
+    registry.push_image("liar", "v1", [(gz, "application/vnd.oci.image.layer.v1.tar+zstd",
+                                        diff_id)])
+    rc, err = run_tool(store, "pull", registry.host + "/liar:v1")
+    assert rc == 1 and "does not match" in err["error"]["message"], err
+    no_temp_files(store)
+
+
+def test_pull_skopeo_zstd(registry, busybox_layout, store, tmp_path):
+    """skopeo's own zstd compression (to a layout first, so no blob cache reuse)."""
+    need("skopeo")
+    z = str(tmp_path / "z")
+    p = subprocess.run(["skopeo", "copy", "--dest-compress-format", "zstd", "--dest-compress",
+                        "oci:%s:latest" % busybox_layout, "oci:%s:latest" % z],
+                       capture_output=True, timeout=120)
+    if p.returncode != 0:
+        pytest.skip("skopeo cannot write zstd: %s" % p.stderr.decode()[-200:])
+    with open(os.path.join(z, "index.json")) as f:
+        mdig = json.load(f)["manifests"][0]["digest"]
+    with open(os.path.join(z, "blobs/sha256", mdig.split(":")[1])) as f:
+        mt = json.load(f)["layers"][0]["mediaType"]
+    if "zstd" not in mt:
+        pytest.skip("skopeo %s did not produce a zstd layer" % mt)
+    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:latest" % z,
+                    "docker://%s/skz:latest" % registry.host], check=True, capture_output=True)
+    rc, out = run_tool(store, "pull", registry.host + "/skz:latest")
+    assert rc == 0, out
+    assert_busybox(out)
+
+
+def test_pull_index_picks_linux_amd64(registry, busybox_layout, store):
+    tar = busybox_tar(busybox_layout)
+    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    amd_d, amd_s = registry.push_image("multi", "amd64",
+                                       [(gzip.compress(tar),
+                                         "application/vnd.oci.image.layer.v1.tar+gzip", diff_id)])
+    # a different image for arm64 (an empty layer), listed FIRST in the index
+    empty = gzip.compress(b"\0" * 1024)
+    arm_d, arm_s = registry.push_image("multi", "arm64",
+                                       [(empty, "application/vnd.oci.image.layer.v1.tar+gzip",
+                                         "sha256:" + hashlib.sha256(b"\0" * 1024).hexdigest())],
+                                       arch="arm64")
+    mt = "application/vnd.oci.image.manifest.v1+json"
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [
+                 {"mediaType": mt, "digest": arm_d, "size": arm_s,
+                  "platform": {"os": "linux", "architecture": "arm64"}},
+                 {"mediaType": mt, "digest": amd_d, "size": amd_s,
+                  "platform": {"os": "linux", "architecture": "amd64"}}]}
+    registry.push_manifest("multi", "latest", index, index["mediaType"])
+    rc, out = run_tool(store, "pull", registry.host + "/multi:latest")
+    assert rc == 0, out
+    assert out["digest"] == amd_d
+    assert_busybox(out)
+    # an index with no linux/amd64 entry
+    index["manifests"] = index["manifests"][:1]
+    registry.push_manifest("multi", "armonly", index, index["mediaType"])
+    rc, err = run_tool(store, "pull", registry.host + "/multi:armonly")
+    assert rc == 1 and err["error"]["code"] == "NotFound" and "amd64" in err["error"]["message"]
+
+
+def test_corrupt_blob_leaves_no_state(registry, busybox_layout, store):
+    tar = busybox_tar(busybox_layout)
+    gz = gzip.compress(tar)
+    mdig, _ = registry.push_image("bad", "v1", [(gz, "application/vnd.oci.image.layer.v1.tar+gzip",
+                                                 "sha256:" + hashlib.sha256(tar).hexdigest())])
+    ldig = "sha256:" + hashlib.sha256(gz).hexdigest()
+    path = registry.blob_path(ldig)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # same size, different content
+    with open(path, "wb") as f:
+        f.write(data)
+    rc, err = run_tool(store, "pull", registry.host + "/bad:v1")
+    assert rc == 1, err
+    assert "digest mismatch" in err["error"]["message"], err
+    blobs = os.listdir(os.path.join(store, "blobs/sha256"))
+    assert ldig.split(":")[1] not in blobs
+    assert mdig.split(":")[1] not in blobs  # no manifest: the image is not in the store
+    assert os.listdir(os.path.join(store, "layers")) == []
+    no_temp_files(store)
+    rc, err = run_tool(store, "get", mdig)
+    assert rc == 1 and err["error"]["code"] == "NotFound"
+
+
+def test_basic_auth(busybox_layout, store):
+    import crypt  # deprecated, still in 3.11; bcrypt is what the registry's htpasswd needs
+    anon = Registry()
+    try:
+        skopeo_push(busybox_layout, anon.host + "/priv:latest")
+    finally:
+        anon.stop()
+    d = tempfile.mkdtemp(prefix="airlock-htpasswd-")
+    try:
+        hp = os.path.join(d, "htpasswd")
+        h = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH))
+        if not h or not h.startswith("$2"):
+            pytest.skip("no bcrypt in crypt(3)")
+        with open(hp, "w") as f:
+            f.write("alice:%s\n" % h)
+        reg = Registry(storage=anon.storage, auth=("htpasswd", hp))
+        try:
+            rc, err = run_tool(store, "pull", reg.host + "/priv:latest")
+            assert rc == 1 and err["error"]["code"] == "Unauthorized", err
+            rc, err = run_tool(store, "pull", reg.host + "/priv:latest", "--user", "alice",
+                               "--password", "wrong")
+            assert rc == 1 and err["error"]["code"] == "Unauthorized", err
+            rc, out = run_tool(store, "pull", reg.host + "/priv:latest", "--user", "alice",
+                               "--password", "s3cret")
+            assert rc == 0, out
+            assert_busybox(out)
+        finally:
+            reg.cleanup()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(anon.dir, ignore_errors=True)
+
+
+# --- bearer tokens: a tiny token service signing RS256 JWTs the registry verifies ---
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class TokenService:
+    def __init__(self, service, issuer, user=None, password=None):
+        crypto = pytest.importorskip("cryptography")
+        del crypto
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.x509.oid import NameOID
+        import datetime
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airlock-test-token")])
+        now = datetime.datetime.utcnow()
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - datetime.timedelta(days=1))
+                     .not_valid_after(now + datetime.timedelta(days=1))
+                     .sign(self.key, hashes.SHA256()))
+        self.dir = tempfile.mkdtemp(prefix="airlock-token-")
+        self.certfile = os.path.join(self.dir, "token.crt")
+        with open(self.certfile, "wb") as f:
+            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.der = self.cert.public_bytes(serialization.Encoding.DER)
+        self.service, self.issuer, self.user, self.password = service, issuer, user, password
+        self.requests = []
+        svc = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                import urllib.parse
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                svc.requests.append((self.path, self.headers.get("Authorization")))
+                if svc.user:
+                    want = "Basic " + base64.b64encode(
+                        ("%s:%s" % (svc.user, svc.password)).encode()).decode()
+                    if self.headers.get("Authorization") != want:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                access = []
+                for s in q.get("scope", []):
+                    typ, name, actions = s.split(":")
+                    access.append({"type": typ, "name": name, "actions": actions.split(",")})
+                tok = svc.sign(access, q.get("service", [""])[0])
+                body = json.dumps({"token": tok, "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.realm = "http://127.0.0.1:%d/token" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self._padding, self._hashes = padding, hashes
+
+    def sign(self, access, aud):
+        now = int(time.time())
+        hdr = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.der).decode()]}
+        claims = {"iss": self.issuer, "sub": self.user or "anonymous", "aud": aud,
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex,
+                  "access": access}
+        si = b64url(json.dumps(hdr).encode()) + "." + b64url(json.dumps(claims).encode())
+        sig = self.key.sign(si.encode(), self._padding.PKCS1v15(), self._hashes.SHA256())
+        return si + "." + b64url(sig)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_bearer_token_auth(busybox_layout, store):
+    anon = Registry()
+    try:
+        skopeo_push(busybox_layout, anon.host + "/tok/bb:latest")
+    finally:
+        anon.stop()
+    ts = TokenService("airlock-registry", "airlock-issuer", user="bob", password="pw")
+    try:
+        reg = Registry(storage=anon.storage,
+                       auth=("token", ts.realm, "airlock-registry", "airlock-issuer",
+                             ts.certfile))
+        try:
+            # without credentials the token service refuses
+            rc, err = run_tool(store, "pull", reg.host + "/tok/bb:latest")
+            assert rc == 1 and err["error"]["code"] == "Unauthorized", err
+            rc, out = run_tool(store, "pull", reg.host + "/tok/bb:latest", "--user", "bob",
+                               "--password", "pw")
+            assert rc == 0, (out, reg.logs())
+            assert_busybox(out)
+            # the challenge's service and scope reached the token service, creds in basic
+            path, authz = ts.requests[-1]
+            assert "service=airlock-registry" in path
+            assert "scope=repository%3Atok%2Fbb%3Apull" in path
+            assert authz.startswith("Basic ")
+        finally:
+            reg.cleanup()
+    finally:
+        ts.stop()
+        shutil.rmtree(anon.dir, ignore_errors=True)
+
+
+# --- TLS with an extra CA ---
+
+def make_ca_and_cert(d):
+    pytest.importorskip("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime
+    import ipaddress
+    now = datetime.datetime.utcnow()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airlock test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {n: os.path.join(d, n) for n in ("ca.pem", "cert.pem", "key.pem")}
+    with open(paths["ca.pem"], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert.pem"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key.pem"], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return paths
+
+
+def test_https_with_extra_ca(busybox_layout, store, tmp_path):
+    anon = Registry()
+    try:
+        skopeo_push(busybox_layout, anon.host + "/tls:latest")
+    finally:
+        anon.stop()
+    p = make_ca_and_cert(str(tmp_path))
+    reg = Registry(storage=anon.storage, tls=(p["cert.pem"], p["key.pem"]))
+    try:
+        rc, err = run_tool(store, "pull", reg.host + "/tls:latest")
+        assert rc == 1 and "TLS" in err["error"]["message"], err  # untrusted, no http fallback
+        rc, out = run_tool(store, "pull", reg.host + "/tls:latest", "--ca", p["ca.pem"])
+        assert rc == 0, out
+        assert_busybox(out)
+    finally:
+        reg.cleanup()
+        shutil.rmtree(anon.dir, ignore_errors=True)
+
+
+# --- stalls ---
+
+class Staller:
+    """Accepts connections and never sends a byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+                self.conns.append(c)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_stalled_registry_times_out(store):
+    s = Staller()
+    try:
+        t0 = time.time()
+        rc, err = run_tool(store, "pull", "127.0.0.1:%d/x:y" % s.port, "--stall-timeout", "2")
+        took = time.time() - t0
+        assert rc == 1
+        assert err["error"]["code"] == "Timeout", err
+        assert "stalled" in err["error"]["message"]
+        assert took < 15, took
+    finally:
+        s.stop()
+
+
+class MidBlobStaller:
+    """A fake registry that serves /v2/ and a manifest, then stalls half-way through a blob."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.ldig = "sha256:" + hashlib.sha256(layer).hexdigest()
+        cfg = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
+        self.cfg, self.cdig = cfg, "sha256:" + hashlib.sha256(cfg).hexdigest()
+        self.man = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": self.cdig, "size": len(cfg)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": self.ldig, "size": len(layer)}]}).encode()
+        self.release = threading.Event()
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def send(self, body, ctype, stall=False):
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if stall:
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    me.release.wait(30)
+                    return
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path == "/v2/":
+                    self.send(b"{}", "application/json")
+                elif "/manifests/" in self.path:
+                    self.send(me.man, "application/vnd.oci.image.manifest.v1+json")
+                elif self.path.endswith(me.cdig):
+                    self.send(me.cfg, "application/octet-stream")
+                elif self.path.endswith(me.ldig):
+                    self.send(me.layer, "application/octet-stream", stall=True)
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_stall_mid_blob_times_out_cleanly(store, busybox_layout):
+    srv = MidBlobStaller(gzip.compress(busybox_tar(busybox_layout)))
+    try:
+        rc, err = run_tool(store, "pull", "127.0.0.1:%d/x:y" % srv.port, "--plain-http",
+                           "--stall-timeout", "2")
+        assert rc == 1
+        assert err["error"]["code"] == "Timeout", err
+        assert srv.ldig in err["error"]["message"]
+        no_temp_files(store)
+        assert srv.ldig.split(":")[1] not in os.listdir(os.path.join(store, "blobs/sha256"))
+    finally:
+        srv.stop()
+
+
+def test_oversized_manifest_refused(store):
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = b"{}" if self.path == "/v2/" else b" " * (5 << 20)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        rc, err = run_tool(store, "pull", "127.0.0.1:%d/x:y" % httpd.server_address[1])
+        assert rc == 1 and err["error"]["code"] == "PayloadTooLarge", err
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_progress_reported(registry, busybox_layout, store):
+    skopeo_push(busybox_layout, registry.host + "/prog:latest")
+    p = subprocess.run([img_tool(), store, "pull", registry.host + "/prog:latest", "--progress"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = [l for l in p.stderr.decode().splitlines() if l.startswith("progress ")]
+    assert lines
+    done, total = map(int, lines[-1].split()[1].split("/"))
+    assert done == total and total > 0

@@ -18,7 +18,7 @@ from attacks import (Prober, attack_bin, attacker, exit_killed, new_group,  # no
 
 pytestmark = pytest.mark.security
 
-LIMITS = {"pids": 64, "memoryMiB": 256, "diskMiB": 256, "openFiles": 128}
+LIMITS = {"pids": 64, "memoryMiB": 256, "diskMiB": 128, "openFiles": 128}
 
 
 @pytest.fixture
@@ -91,13 +91,20 @@ def test_memory_bomb(airlockd, victim, neighbour):
     p.assert_responsive()
     healthy(airlockd)
     assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024
+    # the victim either survives (only the bomb was killed) or is reported as oom_killed
+    st, sbr = airlockd.api("GET", victim.sb.base)
+    assert st == 200, (st, sbr)
+    if sbr["state"] == "running":
+        assert victim.sb.exec(["echo", "back"])["stdout"] == "back\n"
+    else:
+        assert sbr["state"] == "failed" and sbr["reason"] == "oom_killed", sbr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["/fill", "/tmp/fill"])
 def test_disk_fill(airlockd, victim, neighbour, target):
-    """Attack: write up to 1 GiB into the sandbox's root filesystem and /tmp with a 256 MiB disk
-    quota.  Defence: the writable layer quota: the writer gets ENOSPC/EDQUOT (or, for a
+    """Attack: write up to 1 GiB into the sandbox's root filesystem and /tmp with a 128 MiB disk
+    quota (memory 256 MiB).  Defence: the writable layer quota: the writer gets ENOSPC/EDQUOT (or, for a
     memory-backed /tmp, the memory limit kills it) near 256 MiB; the host's free space under the
     state dir drops by no more than the quota; the neighbour keeps answering."""
     free0 = free_bytes(airlockd.state_dir)
@@ -116,8 +123,42 @@ def test_disk_fill(airlockd, victim, neighbour, target):
     used = free0 - free1
     assert used <= quota * 1.25 + (64 << 20), "host lost %d MiB of disk" % (used >> 20)
     p.assert_responsive()
-    victim.sb.exec("rm -f %s" % target)
+    r = victim.sb.exec("rm -f %s; echo back" % target)
+    assert r["stdout"] == "back\n", "victim sandbox unusable after filling its disk: %s" % r
     healthy(airlockd)
+
+
+@pytest.mark.slow
+def test_disk_fill_default_tier(airlockd, attack_bin, neighbour):
+    """Attack: fill the writable layer of a default XS sandbox (512 MiB memory, 2 GiB disk),
+    writing up to 2.5 GiB.  Defence: the disk quota stops the writer with ENOSPC/EDQUOT at about
+    2 GiB; the sandbox itself (its agent) survives and answers; the host disk under the state
+    dir loses at most the quota; the neighbour keeps answering."""
+    g = new_group(airlockd, tier="XS")
+    sb = new_sandbox(airlockd, g)
+    try:
+        a = attacker(sb, attack_bin)
+        free0 = free_bytes(airlockd.state_dir)
+        with Prober(neighbour) as p:
+            st, r = airlockd.api("POST", sb.base + "/exec", {
+                "command": [a.path, "fill", "/fill", "2560"], "timeout": 300}, timeout=400)
+            free1 = free_bytes(airlockd.state_dir)
+        assert st == 200, "exec failed: %s %s; sandbox now: %s" % (
+            st, r, airlockd.api("GET", sb.base)[1])
+        assert not exit_killed(r), "writer killed instead of getting ENOSPC (disk quota larger " \
+            "than the memory that backs it?): %s" % r
+        res = parse_line(r["stdout"], "fill")
+        assert res["ok"] is False and res["errno"] in (E.ENOSPC, E.EDQUOT), res
+        assert free0 - free1 <= (2 << 30) * 1.25 + (64 << 20)
+        p.assert_responsive()
+        st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["echo", "back"]})
+        assert st == 200 and r["stdout"] == "back\n", \
+            "sandbox lost after filling its disk: %s %s (state %s)" % (
+                st, r, airlockd.api("GET", sb.base)[1])
+        healthy(airlockd)
+    finally:
+        sb.delete()
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
 
 
 @pytest.mark.slow

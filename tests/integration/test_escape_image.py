@@ -161,10 +161,11 @@ def evil_layers(trick, e):
                              ti("hl2", tarfile.LNKTYPE, linkname=up + e["file"].lstrip("/"))]],
         "hardlink_via_symlink": [[can, ti("sl", tarfile.SYMTYPE, linkname=d),
                                   ti("hl", tarfile.LNKTYPE, linkname="sl/secret")]],
-        "whiteout_escape": [[can, ti(up + d.lstrip("/") + "/.wh.secret", data=b""),
-                             ti("lnk", tarfile.SYMTYPE, linkname=d)],
-                            [can, ti("lnk/.wh.secret", data=b""),
-                             ti("lnk/.wh..wh..opq", data=b"")]],
+        "whiteout_dotdot": [[can, ti(up + d.lstrip("/") + "/.wh.secret", data=b"")]],
+        "whiteout_absolute": [[can, ti(d + "/.wh.secret", data=b"")]],
+        "whiteout_via_symlink": [[can, ti("lnk", tarfile.SYMTYPE, linkname=d)],
+                                 [can, ti("lnk/.wh.secret", data=b""),
+                                  ti("lnk/.wh..wh..opq", data=b"")]],
         "devices": [[can, ti("devmem", tarfile.CHRTYPE, devmajor=1, devminor=1, mode=0o666),
                      ti("devsda", tarfile.BLKTYPE, devmajor=8, devminor=0, mode=0o666)]],
     }
@@ -173,7 +174,7 @@ def evil_layers(trick, e):
 
 TRICKS = ["dotdot", "absolute", "symlink_parent", "symlink_parent_rel", "symlink_cross_layer",
           "symlink_dir_replace", "hardlink_shadow", "hardlink_secret", "hardlink_via_symlink",
-          "whiteout_escape", "devices"]
+          "whiteout_dotdot", "whiteout_absolute", "whiteout_via_symlink", "devices"]
 
 
 def import_image(airlockd, name, archive):
@@ -259,4 +260,19 @@ def test_image_setuid_and_file_caps(airlockd, group, attack_bin, env):
             sb.delete()
     finally:
         airlockd.api("DELETE", "/v1/images/" + name)
+    host_check(airlockd, env)
+
+
+def test_import_errors_do_not_leak_host_paths(airlockd, tenant_key, attack_bin, env):
+    """Attack: import broken archives as an ordinary tenant and read the error messages to learn
+    the daemon's host paths (state dir, temp files), which help target other attacks.
+    Defence: 400 with a message that names the problem but no host path."""
+    bad = [b"not a tar at all",
+           oci_archive([base_layer(attack_bin)] + evil_layers("dotdot", env))]
+    for body in bad:
+        st, r = airlockd.api("POST", "/v1/images/import?name=leak-" + env["tok"], raw=body,
+                             key=tenant_key, headers={"Content-Type": "application/x-tar"})
+        assert st == 400, (st, r)
+        msg = json.dumps(r)
+        assert airlockd.state_dir not in msg, "host path in error message: %s" % msg
     host_check(airlockd, env)

@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from attacks import new_sandbox  # noqa: F401
+from attacks import attack_bin, new_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.security
 
@@ -164,3 +164,34 @@ def test_revoked_key_401(airlockd, group):
     assert airlockd.api("GET", "/v1/sandboxgroups", key=key)[0] == 200
     assert airlockd.api("DELETE", "/v1/keys/" + kid)[0] == 204
     assert airlockd.api("GET", "/v1/sandboxgroups", key=key)[0] == 401
+
+
+def test_other_tenant_cannot_see_or_use_images(airlockd, tenant_key, attack_bin):
+    """Attack: tenant B lists, uses (creates a sandbox from) and deletes an image tenant A
+    imported.  Defence: images are visible only to their tenant: not listed, 404 for B."""
+    from test_escape_image import base_layer, import_image, oci_archive
+    name = "priv-" + secrets.token_hex(4)
+    st, r = import_image(airlockd, name, oci_archive([base_layer(attack_bin)]))
+    assert st == 201, (st, r)
+    gb = "g-" + secrets.token_hex(4)
+    try:
+        st, r = airlockd.api("GET", "/v1/images", key=tenant_key)
+        assert st == 200 and name not in [i["name"] for i in r["images"]], r
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + gb, {"image": "busybox"},
+                             key=tenant_key)
+        assert st == 201, (st, r)
+        st, r = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % gb, {"image": name},
+                             key=tenant_key)
+        assert st in (400, 404), "tenant B started a sandbox from A's image: %s %s" % (st, r)
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + gb, {"image": name}, key=tenant_key)
+        if st in (200, 201):
+            st2, r2 = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % gb, {},
+                                   key=tenant_key)
+            assert st2 != 201, "tenant B started a sandbox from A's image via its group"
+        st, r = airlockd.api("DELETE", "/v1/images/" + name, key=tenant_key)
+        assert st == 404, (st, r)
+        st, r = airlockd.api("GET", "/v1/images")
+        assert name in [i["name"] for i in r["images"]]
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + gb, key=tenant_key)
+        airlockd.api("DELETE", "/v1/images/" + name)

@@ -102,3 +102,25 @@ def test_signal_other_sandbox(airlockd, group, attack_bin):
         a.delete()
         b.delete()
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g2)
+
+
+def test_daemonized_process_dies_with_sandbox(airlockd, group):
+    """Attack: double-fork a process into its own session so it outlives the exec (and, the
+    hope is, the sandbox), keeping a foothold on the host after the tenant deletes it.
+    Defence: deleting the sandbox kills everything in it: no process of it remains on the
+    host."""
+    sb = new_sandbox(airlockd, group)
+    marker = str(random.randint(50000, 59999))
+    r = sb.exec("(setsid sleep %s >/dev/null 2>&1 </dev/null &) ; echo started" % marker,
+                timeout=20)
+    assert r["stdout"].strip() == "started", r
+    time.sleep(0.5)
+    alive_before = find_host_pid(marker)
+    if not alive_before:
+        pytest.skip("the detached process did not outlive its exec (nothing left to test)")
+    assert sb.delete() == 204
+    deadline = time.time() + 10
+    while time.time() < deadline and find_host_pid(marker):
+        time.sleep(0.2)
+    assert not find_host_pid(marker), "process of a deleted sandbox still runs on the host " \
+        "(pid %s; it was alive before delete: %s)" % (find_host_pid(marker), alive_before)

@@ -230,3 +230,27 @@ def test_daemon_socket_unreachable(airlockd, atk):
     """Attack: connect to the daemon's unix socket (STATE_DIR/airlockd.sock) from inside.
     Defence: the path does not exist in the sandbox's filesystem: ENOENT."""
     refused(atk.run("unix_path", airlockd.sock), {E.ENOENT, E.EACCES, E.ECONNREFUSED})
+
+
+def test_image_not_poisoned_for_other_sandboxes(airlockd, tenant_key, sandbox):
+    """Attack: root in one sandbox overwrites and deletes files of the shared image (/bin/sh's
+    busybox, /etc/passwd) hoping the read-only lower layers are shared writable, to plant a
+    backdoor in every later sandbox of that image (another tenant's too).  Defence: image
+    layers are read-only lowers; writes go to a per-sandbox upper: a new sandbox of another
+    tenant sees the original files."""
+    from attacks import new_group
+    before = sandbox.exec("md5sum /bin/busybox /etc/passwd")["stdout"]
+    r = sandbox.exec("echo PWNED > /etc/passwd; echo PWNED > /bin/busybox.new; "
+                     "cat /bin/busybox.new > /bin/busybox 2>/dev/null; rm -f /bin/ls; echo done",
+                     timeout=30)
+    g = new_group(airlockd, key=tenant_key)
+    other = new_sandbox(airlockd, g, key=tenant_key)
+    try:
+        after = other.exec("md5sum /bin/busybox /etc/passwd; test -e /bin/ls && echo has-ls")
+        assert after["stdout"].startswith(before), (before, after)
+        assert "has-ls" in after["stdout"], after
+        assert "PWNED" not in other.exec(["cat", "/etc/passwd"])["stdout"]
+    finally:
+        other.delete()
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g, key=tenant_key)
+    assert r is not None

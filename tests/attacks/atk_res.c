@@ -150,7 +150,37 @@ static int a_nofile(const char *name, int argc, char **argv)
                       raised ? "RAISED" : "refused", raise_err, n, e);
 }
 
+static int a_cpuhog(const char *name, int argc, char **argv)
+{
+    /* N processes spin for S seconds of wall time; reports the CPU time they got in total. */
+    int n = argc > 0 ? (int)strtol(argv[0], NULL, 10) : 4;
+    int secs = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 5;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i++) {
+        if (fork() == 0) {
+            volatile unsigned long x = 0;
+            do {
+                for (int k = 0; k < 1000000; k++)
+                    x++;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+            } while (t.tv_sec - t0.tv_sec < secs);
+            _exit(0);
+        }
+    }
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double wall = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+    return atk_report(name, false, 0, "cpu=%.3f wall=%.3f procs=%d", cpu, wall, n);
+}
+
 const struct atk_entry atk_res_table[] = {
+    {"cpuhog", a_cpuhog, "[procs] [secs] spin, report CPU seconds obtained"},
     {"forkbomb", a_forkbomb, "[seconds] fork bomb, report forks achieved"},
     {"membomb", a_membomb, "[MiB] touch memory until stopped"},
     {"fill", a_fill, "<file> <max MiB> write until ENOSPC"},

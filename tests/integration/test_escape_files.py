@@ -192,3 +192,26 @@ def test_agent_privileged_file_writes(airlockd, sandbox):
     if st == 200 and body:
         for line in body.splitlines()[:200]:
             assert int(line.split()[0], 16) == 0, "kernel address leaked via files API: %r" % line
+
+
+def test_special_files_do_not_hang(airlockd, sandbox):
+    """Attack: make the files API read endless or blocking files: GET /dev/zero, /dev/urandom,
+    a FIFO with no writer, a symlink to /dev/zero; PUT into a FIFO with no reader.  A naive
+    agent reads forever (daemon memory) or blocks forever (a stuck agent).  Defence: each call
+    returns within 10 s with a 4xx or a bounded body; the sandbox answers exec afterwards; the
+    daemon's memory does not grow."""
+    import time
+    r = sandbox.exec("mkfifo /tmp/fifo /tmp/fifo2 && ln -s /dev/zero /tmp/z && echo ok")
+    assert r["stdout"] == "ok\n", r
+    for method, p in (("GET", "/dev/zero"), ("GET", "/dev/urandom"), ("GET", "/tmp/fifo"),
+                      ("GET", "/tmp/z"), ("PUT", "/tmp/fifo2")):
+        t0 = time.time()
+        st, body = api(sandbox, method, "/files", p, raw=b"x" * 200000 if method == "PUT" else None)
+        took = time.time() - t0
+        assert took < 10, "%s %s took %.1f s" % (method, p, took)
+        if st == 200:
+            assert len(body) <= 64 << 20, (method, p, len(body))
+        else:
+            assert 400 <= st < 500, (method, p, st, body)
+    r = sandbox.exec(["echo", "alive"], timeout=10)
+    assert r["stdout"] == "alive\n"

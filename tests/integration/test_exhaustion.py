@@ -209,3 +209,23 @@ def test_stdout_flood(airlockd, victim):
     assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024, "daemon RSS grew by %d KiB" % (
         daemon_rss_kib(airlockd) - rss0)
     healthy(airlockd)
+
+
+@pytest.mark.slow
+def test_cpu_hog(airlockd, attack_bin, neighbour):
+    """Attack: 8 processes spin for 6 seconds in an XS sandbox (0.25 CPU) to starve the host
+    and the neighbours.  Defence: the cgroup CPU quota: the hog gets about 0.25 CPU-seconds
+    per second in total (1.5 s over 6 s, with slack), and the neighbour answers within 5 s."""
+    g = new_group(airlockd, tier="XS")
+    sb = new_sandbox(airlockd, g)
+    try:
+        a = attacker(sb, attack_bin)
+        with Prober(neighbour) as p:
+            res = a.run("cpuhog", 8, 6, timeout=60)
+        m = re.search(r"cpu=([\d.]+) wall=([\d.]+)", res["detail"])
+        cpu, wall = float(m.group(1)), float(m.group(2))
+        assert cpu <= 0.25 * wall * 1.5 + 0.5, "XS sandbox got %.2f CPU-s in %.2f s" % (cpu, wall)
+        p.assert_responsive()
+    finally:
+        sb.delete()
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)

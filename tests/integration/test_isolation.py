@@ -254,3 +254,34 @@ def test_image_not_poisoned_for_other_sandboxes(airlockd, tenant_key, sandbox):
         other.delete()
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g, key=tenant_key)
     assert r is not None
+
+
+def test_state_files_not_world_readable(fresh_daemon):
+    """Attack: any host uid (a sandbox's own host uids included, should any file or socket of the
+    host ever be reachable) reads the daemon's database (hashed keys, group secrets), admin key,
+    log or socket in a state dir that an operator created world-searchable (0755, like
+    /var/lib/*).  Defence: the daemon creates its secrets and database 0600 (or 0640), never
+    readable by other users."""
+    import stat
+    import tempfile
+    base = tempfile.mkdtemp(prefix="airlock-perm-")
+    os.chmod(base, 0o755)
+    d = fresh_daemon(state_dir=base)
+    try:
+        st, r = d.api("PUT", "/v1/sandboxgroups/perm-test", {"image": "busybox"})
+        assert st in (200, 201), (st, r)
+        d.api("PUT", "/v1/sandboxgroups/perm-test/secrets/s1", {"value": "top-secret"})
+        bad = []
+        for n in sorted(os.listdir(base)):
+            if n == "airlockd.log":
+                continue  # created by the test harness (conftest), not by the daemon
+            p = os.path.join(base, n)
+            m = os.lstat(p).st_mode
+            if stat.S_ISREG(m) or stat.S_ISSOCK(m):
+                if m & (stat.S_IROTH | stat.S_IWOTH):
+                    bad.append("%s %o" % (n, m & 0o7777))
+        assert not bad, "world-readable/writable state files: %s" % bad
+    finally:
+        import shutil
+        d.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -124,3 +124,30 @@ def test_daemonized_process_dies_with_sandbox(airlockd, group):
         time.sleep(0.2)
     assert not find_host_pid(marker), "process of a deleted sandbox still runs on the host " \
         "(pid %s; it was alive before delete: %s)" % (find_host_pid(marker), alive_before)
+
+
+@pytest.mark.parametrize("setup", [
+    "ln -sf /dev/zero /etc/passwd", "rm -f /etc/passwd && mkfifo /etc/passwd",
+    "ln -sf /dev/zero /etc/group", "rm -f /etc/group && mkfifo /etc/group",
+    "yes 'x:x:1:1:' | head -c 4000000 > /etc/passwd"],
+    ids=["passwd-zero", "passwd-fifo", "group-zero", "group-fifo", "passwd-4MB"])
+def test_agent_survives_hostile_passwd(airlockd, group, setup):
+    """Attack: user code replaces /etc/passwd or /etc/group (which the agent reads to resolve the
+    exec `user`) with an endless file, a FIFO nobody writes, or a huge file, to hang or crash
+    the agent for every later exec.  Defence: the agent reads them bounded and without blocking:
+    exec as a named user answers within 15 s (run or a 4xx), and the sandbox keeps answering."""
+    sb = new_sandbox(airlockd, group)
+    try:
+        assert sb.exec(["sh", "-c", setup])["exitCode"] == 0
+        for user in ("nobody", "root", "1000:1000"):
+            t0 = time.time()
+            st, r = airlockd.api("POST", sb.base + "/exec",
+                                 {"command": ["true"], "user": user, "timeout": 10}, timeout=60)
+            took = time.time() - t0
+            assert took < 15, "exec as %s took %.1f s" % (user, took)
+            assert st == 200 or 400 <= st < 500, (user, st, r)
+            if st == 200:
+                assert not r["timedOut"], (user, r)
+        assert sb.exec(["echo", "alive"], timeout=10)["stdout"] == "alive\n"
+    finally:
+        sb.delete()

@@ -472,9 +472,12 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
             fail(p, ST_CGROUP, n < 0 ? errno : ECANCELED);
     }
     TRY(ST_USERNS, setns(p->userns_fd, CLONE_NEWUSER));
-    TRY(ST_USERNS, setgroups(0, NULL));
-    TRY(ST_USERNS, setresgid(0, 0, 0));
-    TRY(ST_USERNS, setresuid(0, 0, 0));
+    /* raw syscalls: glibc's wrappers broadcast to every thread it believes exists (setxid),
+     * and after a raw clone3 of the multithreaded daemon those threads are not here: the
+     * wrapper would wait for them forever */
+    TRY(ST_USERNS, syscall(SYS_setgroups, 0, NULL));
+    TRY(ST_USERNS, syscall(SYS_setresgid, 0, 0, 0));
+    TRY(ST_USERNS, syscall(SYS_setresuid, 0, 0, 0));
     int flags =
         CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (unshare(flags | CLONE_NEWTIME) < 0)

@@ -29,3 +29,29 @@ def test_create_while_daemon_holds_more_fds_than_the_tier_allows(fresh_daemon):
     finally:
         for s in idle:
             s.close()
+
+
+def test_concurrent_creates_do_not_deadlock(fresh_daemon):
+    """The setup child (a raw clone3 of the multithreaded daemon) called glibc's setgroups(),
+    which waits for every thread glibc believes exists to change ids too; those threads are
+    not in the child, so one create in ~20 hung until "setup timed out" when creates ran
+    concurrently with other API threads.  Found by bench/load.py."""
+    import threading
+    d = fresh_daemon()
+    g = new_group(d, tier="XS")
+    results, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(15):
+            st, r = d.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {}, timeout=60)
+            with lock:
+                results.append((st, r))
+    ts = [threading.Thread(target=worker) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    bad = [(st, r) for st, r in results if st != 201]
+    assert not bad, bad[:3]
+    for st, r in results:
+        d.api("DELETE", "/v1/sandboxgroups/%s/sandboxes/%s" % (g, r["id"]))

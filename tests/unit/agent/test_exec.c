@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "common/cleanup.h"
 #include "common/fsutil.h"
 
 static struct tagent ag;
@@ -468,6 +469,87 @@ static void test_eof_kills_everything(void **state)
     texec_free(&e);
 }
 
+/* Garbage in every field of every request type: the agent answers or ignores, never dies. */
+static void test_garbage_frames(void **state)
+{
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "null",
+        "{\"command\":[1]}",
+        "{\"command\":[\"\"]}",
+        "{\"command\":[\"true\"],\"cwd\":\"relative\"}",
+        "{\"command\":[\"true\"],\"cwd\":\"/\\u0001\"}",
+        "{\"command\":[\"true\"],\"user\":\"a:b:c\"}",
+        "{\"command\":[\"true\"],\"user\":\"\"}",
+        "{\"command\":[\"true\"],\"rows\":70000}",
+        "{\"command\":[\"true\"],\"maxOutput\":-1}",
+        "{\"command\":[\"true\"],\"tty\":1}",
+        "{\"command\":[\"true\"],\"env\":[1]}",
+        "{\"command\":[\"true\"],\"env\":{\"=\":\"x\"}}",
+        "{\"a\":1,\"a\":2}",
+        "{\"signal\":0}",
+        "{\"signal\":99999}",
+        "{\"rows\":-1,\"cols\":0}",
+        "{\"op\":\"write\",\"path\":\"\"}",
+        "{\"op\":1,\"path\":\"/\"}",
+        "{\"op\":\"read\",\"path\":[]}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "\"str\"",
+        "{\"command\":",
+        "\xff\xfe",
+        "",
+    };
+    static const uint16_t types[] = {AL_MSG_EXEC,   AL_MSG_STDIN, AL_MSG_RESIZE,
+                                     AL_MSG_SIGNAL, AL_MSG_FILE,  AL_MSG_FILE_DATA};
+    srandom(1234);
+    uint32_t id = 5000;
+    for (size_t t = 0; t < AL_ARRAY_SIZE(types); t++)
+        for (size_t d = 0; d < AL_ARRAY_SIZE(docs); d++) {
+            uint8_t junk[64];
+            for (size_t k = 0; k < sizeof(junk); k++)
+                junk[k] = (uint8_t)random();
+            uint16_t flags = (uint16_t)(random() & AL_FRAME_FLAGS_ALL);
+            /* every other one reuses the previous id: frames for running requests */
+            uint32_t rid = (d & 1) ? id : ++id;
+            assert_int_equal(tagent_send(&ag, types[t], flags, rid, docs[d][0] ? docs[d] : NULL,
+                                         junk, random() % sizeof(junk)),
+                             0);
+        }
+    /* kill whatever may have started, then check the agent still answers */
+    for (uint32_t k = 5000; k <= id; k++)
+        tagent_send(&ag, AL_MSG_SIGNAL, 0, k, "{\"signal\":9}", NULL, 0);
+    assert_int_equal(tagent_send(&ag, AL_MSG_PING, 0, 4999, NULL, NULL, 0), 0);
+    for (;;) {
+        struct tframe f;
+        assert_int_equal(tagent_recv(&ag, &f, 10000), 1);
+        bool pong = f.type == AL_MSG_PONG && f.id == 4999;
+        tframe_clear(&f);
+        if (pong)
+            break;
+    }
+    assert_int_equal(kill(ag.pid, 0), 0);
+}
+
+/* A frame header that does not validate cannot be skipped: the agent ends, cleanly. */
+static void test_bad_header_ends_agent(void **state)
+{
+    struct tagent t;
+    assert_int_equal(tagent_start(&t, NULL), 0);
+    struct tframe f;
+    assert_int_equal(tagent_recv(&t, &f, 5000), 1);
+    tframe_clear(&f);
+    uint8_t hdr[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0};
+    assert_int_equal(write(t.fd, hdr, sizeof(hdr)), 16);
+    int status = -1;
+    for (int i = 0; i < 300 && waitpid(t.pid, &status, WNOHANG) == 0; i++)
+        tsleep_ms(10);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    t.pid = 0;
+    tagent_stop(&t);
+}
+
 static long vm_rss_kb(pid_t pid)
 {
     char path[64], line[256];
@@ -619,6 +701,8 @@ int main(void)
         T(test_user_switch),
         T(test_malformed),
         T(test_backpressure),
+        T(test_garbage_frames),
+        cmocka_unit_test(test_bad_header_ends_agent),
         cmocka_unit_test(test_env_and_cwd),
         cmocka_unit_test(test_eof_kills_everything),
         cmocka_unit_test(test_channel_path),

@@ -76,6 +76,9 @@ static void test_echo(void **state)
     assert_int_equal(e.signal, 0);
     assert_false(e.timed_out);
     texec_free(&e);
+    assert_int_equal(tagent_exec(&ag, 99, "{\"command\":[\"sh\",\"-c\",\"umask\"]}", &e, 5000), 0);
+    assert_string_equal(e.out, "0022\n");
+    texec_free(&e);
 }
 
 static void test_exit_codes(void **state)

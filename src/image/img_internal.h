@@ -164,6 +164,10 @@ struct img_challenge {
 };
 int img_challenge_parse(const char *header, struct img_challenge *ret);
 
+/* ---- registry connections ---- */
+struct sockaddr;
+bool img_addr_blocked(const struct sockaddr *sa, bool registry_is_loopback);
+
 /* ---- content store ---- */
 struct img_store {
     char *dir;

@@ -632,6 +632,8 @@ static int pull(struct reg *r, struct img_info *ret, struct al_err *err)
             return rc;
         reference = digest;
     }
+    if (r->opts && r->opts->progress && r->reported != r->total)
+        r->opts->progress(r->opts->progress_ud, r->total, r->total);
     return img_store_load(r->st, digest, ret, err);
 }
 

@@ -371,3 +371,23 @@ def test_image_pull(cli, busybox_layout):  # noqa: F811
         assert r.returncode == 0, r.stderr
     finally:
         reg.cleanup()
+
+
+def test_run_interrupted_deletes_its_sandbox(airlockd, group):
+    import signal
+    import time
+    p = subprocess.Popen([CLI, "--url", airlockd.url, "--key", airlockd.admin_key, "run", group,
+                          "--", "sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until the sandbox exists
+        st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
+        if [s for s in body["sandboxes"] if s["state"] == "running"]:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, (p.returncode, err)
+    st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
+    live = [s for s in body["sandboxes"] if s["state"] not in ("deleted", "deleting")]
+    assert live == [], live

@@ -418,6 +418,13 @@ def bench_airlock(a, fork_exec_med):
         add("run `true` (cold: create, exec, wait, tear down)", "airlock (create+exec+delete)",
             [sum(t) for t in triples])
         add("delete sandbox", "airlock", [t[2] for t in triples])
+        cli = os.path.join(a.build, "src", "cli", "airlock")
+        if os.path.exists(cli):
+            log("airlock: CLI run x%d" % RUNS)
+            us = spawn(c, [cli, "--url", d.url, "--key", d.key, "run", group, "--", "true"])
+            add("run `true` (cold: create, exec, wait, tear down)",
+                "airlock CLI: `airlock run GROUP -- true`", us,
+                note="whole CLI process: start, 3 requests, exit")
 
         log("airlock: exec round trip x%d" % RUNS)
         st, sb = d.api("POST", "/v1/sandboxgroups/%s/sandboxes" % group, {})

@@ -391,3 +391,18 @@ def test_run_interrupted_deletes_its_sandbox(airlockd, group):
     st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
     live = [s for s in body["sandboxes"] if s["state"] not in ("deleted", "deleting")]
     assert live == [], live
+
+
+def test_exec_stream_is_incremental(airlockd, sandbox):
+    import time
+    p = subprocess.Popen([CLI, "--url", airlockd.url, "--key", airlockd.admin_key, "sandbox",
+                          "exec", sandbox.group, sandbox.id, "--stream", "--", "sh", "-c",
+                          "echo first; sleep 3; echo second"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.time()
+    line = p.stdout.readline()
+    t_first = time.time() - t0
+    rest, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert line == b"first\n" and rest == b"second\n"
+    assert t_first < 2.5, "first line arrived only after %.1fs: not streamed" % t_first

@@ -152,5 +152,6 @@ int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err
 int rt_host_check(struct al_err *err);
 
 /* Added by the runtime: one line describing what rt_host_check found ("cgroups=hybrid
- * landlock_abi=7"), for the daemon's startup log.  Returns snprintf's count. */
+ * landlock_abi=7 disk=ext4-loop+tmpfs"), for the daemon's startup log.  Returns snprintf's
+ * count. */
 int rt_host_describe(char *buf, size_t len);

@@ -105,8 +105,10 @@ static struct rt_sandbox *make_kind(const char *id, enum rt_disk_kind kind)
     };
     struct rt_sandbox *sb = NULL;
     struct al_err err;
-    if (rt_sandbox_create(&spec, &sb, &err) < 0)
+    if (rt_sandbox_create(&spec, &sb, &err) < 0) {
+        rmdir(sbdir);
         fail_msg("create: %s", err.msg);
+    }
     return sb;
 }
 

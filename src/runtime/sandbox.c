@@ -7,7 +7,11 @@
  *   2. a user namespace mapping 0..uid_count-1 onto the sandbox's host range (spawn.c);
  *   3. a setup child builds the root filesystem in a private mount namespace -- nothing is
  *      mounted in the host's namespace, so no mount can leak -- then joins the user
- *      namespace, unshares the rest and forks PID 1 as a child of the daemon (spawn.c);
+ *      namespace, unshares the rest and forks PID 1 as a child of the daemon (spawn.c).
+ *      The writable layer is a tmpfs, or a sparse ext4 image on a loop device when the disk
+ *      quota is larger than memory should hold (disk.c); the agent comes from a private
+ *      read-only tmpfs copy (agentfs.c).  cgroup2 membership is set at clone time
+ *      (CLONE_INTO_CGROUP); v1 migration (one RCU grace period) overlaps the mount work;
  *   4. PID 1 pivots into the root, confines itself (rlimits, no_new_privs, Landlock,
  *      seccomp from seccomp_rules.c) and execs the agent with the channel as fd 3;
  *   5. a reader thread per sandbox multiplexes the agent channel (channel.c); exec and file

@@ -104,13 +104,13 @@ struct rt_sandbox; /* opaque */
 /* Create and start: layers mounted, namespaces made, cgroup limits applied, airlock-init
  * running and its HELLO received.  On failure nothing is left behind (mounts, cgroups,
  * processes, files under sandbox_dir).
- * Namespace backend notes: the root filesystem (idmapped layers, overlay, writable tmpfs) is
+ * Namespace backend notes: the root filesystem (idmapped layers, overlay, writable layer) is
  * mounted only inside the sandbox's own mount namespace, never in the host's, so it lives
- * exactly as long as the sandbox's processes; nothing is written under sandbox_dir on the
- * host.  PID 1 is a child of the calling process (CLONE_PARENT): a daemon that reaps with
- * waitpid(-1) may reap it, which the backend tolerates.  Errors: AL_ERR_INVALID for a bad
- * spec or a missing layer/agent path, AL_ERR_CONFLICT when the id's cgroup is in use,
- * AL_ERR_TIMEOUT when the agent does not say HELLO in 15 s. */
+ * exactly as long as the sandbox's processes; the only host file is sandbox_dir/disk.img when
+ * the writable layer is ext4 (see rt_disk_kind).  PID 1 is a child of the calling process
+ * (CLONE_PARENT): a daemon that reaps with waitpid(-1) may reap it, which the backend tolerates.
+ * Errors: AL_ERR_INVALID for a bad spec or a missing layer/agent path, AL_ERR_CONFLICT when the
+ * id's cgroup is in use, AL_ERR_TIMEOUT when the agent does not say HELLO in 15 s. */
 int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struct al_err *err);
 /* Kill everything, unmount, remove cgroups and sandbox_dir contents.  Safe to call on a
  * sandbox whose agent died.  Frees sb.  Calls already in flight on other threads fail with

@@ -1,22 +1,25 @@
-/* The writable layer's disk: a per-sandbox ext4 image on a loop device.
+/* The writable layer on disk: a sparse ext4 image per sandbox (sandbox_dir/disk.img) on a loop
+ * device, so a disk quota larger than the memory limit is real disk, not tmpfs pages charged
+ * to the sandbox's memory cgroup (which would OOM-kill it instead of returning ENOSPC).
  *
- * A tmpfs upper would be charged to the sandbox's memory cgroup, so filling the disk quota
- * would OOM-kill the sandbox instead of returning ENOSPC, and a full disk would pin host RAM.
- * Instead each sandbox gets a sparse ext4 image (no journal, size = disk quota, inode count =
- * inode quota) in its sandbox dir.  Formatting costs tens of milliseconds, so one template
- * per (size, inodes) pair is made once with mkfs.ext4 in the cache dir and each sandbox gets
- * a sparse copy (about a megabyte of metadata: well under a millisecond).  The copy is
- * attached to a free loop device with LO_FLAGS_AUTOCLEAR: the device goes away by itself
- * when the last mount of it (in the sandbox's private mount namespace) does.
+ * mkfs runs once per (size, inodes) shape: its output is read back as data extents and kept
+ * in memory, and every new image is a sparse file with those extents written in (~150 KiB
+ * for a 2 GiB image).  The loop device is configured with AUTOCLEAR and direct I/O: it goes
+ * away with the sandbox's mount namespace, and the backing file is not cached twice.  Where
+ * mkfs.ext4 or loop devices are missing, the caller falls back to a tmpfs.
  */
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
-#include <spawn.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,174 +27,233 @@
 #include "common/fsutil.h"
 #include "runtime/rt_int.h"
 
-extern char **environ;
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
-static pthread_mutex_t template_lock = PTHREAD_MUTEX_INITIALIZER;
+struct extent {
+    off_t off;
+    size_t len;
+    char *data;
+};
 
-static int run_mkfs(const char *path, uint64_t inodes, struct al_err *err)
+struct tmpl {
+    uint64_t size, inodes;
+    size_t n;
+    struct extent *ext;
+};
+
+#define CACHE_MAX 8
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tmpl cache[CACHE_MAX];
+static int cache_n, cache_next;
+
+static const char *mkfs_path(void)
 {
-    char n_arg[32];
-    snprintf(n_arg, sizeof(n_arg), "%llu", (unsigned long long)inodes);
-    const char *candidates[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"};
-    const char *mkfs = NULL;
-    for (size_t i = 0; i < AL_ARRAY_SIZE(candidates); i++)
-        if (access(candidates[i], X_OK) == 0)
-            mkfs = candidates[i];
-    if (!mkfs)
-        return al_err_set(err, AL_ERR_UNAVAILABLE, ENOENT,
-                          "writable layer: mkfs.ext4 not found (install e2fsprogs)");
-    char *argv[] = {(char *)mkfs, "-q",         "-F", "-O", "^has_journal,^resize_inode",   "-N",
-                    n_arg,        "-m",         "0",  "-E", "lazy_itable_init=1,nodiscard", "-b",
-                    "4096",       (char *)path, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, mkfs, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return al_err_sys(err, AL_ERR_INTERNAL, rc, "writable layer: run mkfs.ext4");
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: wait mkfs.ext4");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return al_err_set(err, AL_ERR_INTERNAL, EIO, "writable layer: mkfs.ext4 failed (%d)",
-                          status);
-    return 0;
+    static const char *const paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4",
+                                        "/usr/sbin/mke2fs", "/sbin/mke2fs"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    return NULL;
 }
 
-/* Path of the template for this size and inode count, made on first use. */
-static int template_path(const char *cache_dir, uint64_t bytes, uint64_t inodes, char out[PATH_MAX],
-                         struct al_err *err)
+bool rt_disk_supported(void)
 {
-    if ((size_t)snprintf(out, PATH_MAX, "%s/ext4-%llu-%llu.img", cache_dir,
-                         (unsigned long long)bytes, (unsigned long long)inodes) >= PATH_MAX)
-        return al_err_set(err, AL_ERR_INVALID, ENAMETOOLONG, "writable layer: cache path");
-    if (access(out, R_OK) == 0)
-        return 0;
-    pthread_mutex_lock(&template_lock);
-    int rc = 0;
-    if (access(out, R_OK) != 0) {
-        char tmp[PATH_MAX + 32];
-        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
-        rc = al_mkdir_p(cache_dir, 0700);
-        if (rc < 0) {
-            al_err_sys(err, AL_ERR_INTERNAL, -rc, "writable layer: mkdir %s", cache_dir);
-        } else {
-            int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0) {
-                rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: create template");
-            }
-            if (fd >= 0)
-                close(fd);
-            if (rc >= 0)
-                rc = run_mkfs(tmp, inodes, err);
-            if (rc >= 0 && rename(tmp, out) < 0)
-                rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: rename template");
-            if (rc < 0)
-                unlink(tmp);
-        }
-    }
-    pthread_mutex_unlock(&template_lock);
-    return rc;
+    return mkfs_path() && access("/dev/loop-control", W_OK) == 0;
 }
 
-/* Sparse copy: only the extents that hold data. */
-static int sparse_copy(int in, int out, off_t size)
+static void tmpl_free(struct tmpl *t)
 {
-    if (ftruncate(out, size) < 0)
+    for (size_t i = 0; i < t->n; i++)
+        free(t->ext[i].data);
+    free(t->ext);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Run mkfs on `path` (syscalls only in the child); 0 when it exited 0. */
+static int run_mkfs(const char *mkfs, const char *path, uint64_t inodes)
+{
+    char n[32];
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)inodes);
+    const char *argv[] = {mkfs,
+                          "-q",
+                          "-F",
+                          "-t",
+                          "ext4",
+                          "-b",
+                          "4096",
+                          "-I",
+                          "256",
+                          "-m",
+                          "0",
+                          "-N",
+                          n,
+                          "-O",
+                          "^has_journal,^resize_inode",
+                          "-E",
+                          "lazy_itable_init=1,nodiscard",
+                          path,
+                          NULL};
+    static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    int pidfd = -1;
+    struct clone_args a;
+    memset(&a, 0, sizeof(a));
+    a.flags = CLONE_PIDFD;
+    a.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    a.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &a, sizeof(a));
+    if (pid < 0)
         return -errno;
-    off_t off = 0;
-    while (off < size) {
-        off_t data = lseek(in, off, SEEK_DATA);
-        if (data < 0)
-            return errno == ENXIO ? 0 : -errno;
-        off_t hole = lseek(in, data, SEEK_HOLE);
-        if (hole < 0)
-            return -errno;
-        off_t pos = data;
-        while (pos < hole) {
-            off_t src = pos, dst = pos;
-            ssize_t n = copy_file_range(in, &src, out, &dst, (size_t)(hole - pos), 0);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -errno;
-            }
-            if (n == 0)
-                return -EIO;
-            pos += n;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
         }
+        execve(mkfs, (char *const *)argv, envp);
+        _exit(127);
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    int r;
+    while ((r = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED)) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    if (r < 0)
+        return errno == ECHILD ? 0 : -errno; /* reaped by someone else: trust the image */
+    return si.si_code == CLD_EXITED && si.si_status == 0 ? 0 : -EIO;
+}
+
+static int build(const char *dir, uint64_t size, uint64_t inodes, struct tmpl *t)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/.mkfs-XXXXXX", dir) >= sizeof(path))
+        return -ENAMETOOLONG;
+    cleanup_close int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = ftruncate(fd, (off_t)size) < 0 ? -errno : run_mkfs(mkfs_path(), path, inodes);
+    unlink(path);
+    if (r < 0)
+        return r;
+    memset(t, 0, sizeof(*t));
+    t->size = size;
+    t->inodes = inodes;
+    off_t off = 0;
+    for (;;) {
+        off_t data = lseek(fd, off, SEEK_DATA);
+        if (data < 0)
+            break; /* ENXIO: no more data */
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole <= data)
+            break;
+        size_t len = (size_t)(hole - data);
+        if (len > (64u << 20)) {
+            tmpl_free(t);
+            return -EFBIG;
+        }
+        struct extent *e = realloc(t->ext, (t->n + 1) * sizeof(*e));
+        if (!e) {
+            tmpl_free(t);
+            return -ENOMEM;
+        }
+        t->ext = e;
+        e[t->n] = (struct extent){.off = data, .len = len, .data = malloc(len)};
+        if (!e[t->n].data || pread(fd, e[t->n].data, len, data) != (ssize_t)len) {
+            t->n++;
+            tmpl_free(t);
+            return -EIO;
+        }
+        t->n++;
         off = hole;
     }
-    return 0;
+    return t->n ? 0 : -EIO;
 }
 
-static int loop_attach(int backing, char dev[RT_DISK_DEV_MAX], struct al_err *err)
+/* Write a new image from the cached template for this shape (building it if needed). */
+static int write_image(const char *dir, int fd, uint64_t size, uint64_t inodes)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct tmpl *t = NULL;
+    for (int i = 0; i < cache_n; i++)
+        if (cache[i].size == size && cache[i].inodes == inodes)
+            t = &cache[i];
+    if (!t) {
+        struct tmpl nt;
+        int r = build(dir, size, inodes, &nt);
+        if (r < 0) {
+            pthread_mutex_unlock(&cache_lock);
+            return r;
+        }
+        int slot = cache_n < CACHE_MAX ? cache_n++ : (cache_next++ % CACHE_MAX);
+        tmpl_free(&cache[slot]);
+        cache[slot] = nt;
+        t = &cache[slot];
+    }
+    int r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+    for (size_t i = 0; r == 0 && i < t->n; i++)
+        if (pwrite(fd, t->ext[i].data, t->ext[i].len, t->ext[i].off) != (ssize_t)t->ext[i].len)
+            r = -EIO;
+    pthread_mutex_unlock(&cache_lock);
+    return r;
+}
+
+static int loop_attach(int img, char *dev, size_t dev_len)
 {
     cleanup_close int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0)
-        return al_err_sys(err, AL_ERR_UNAVAILABLE, errno, "writable layer: /dev/loop-control");
-    for (int attempt = 0; attempt < 64; attempt++) {
+        return -errno;
+    for (int tries = 0; tries < 16; tries++) {
         int n = ioctl(ctl, LOOP_CTL_GET_FREE);
         if (n < 0)
-            return al_err_sys(err, AL_ERR_LIMIT, errno, "writable layer: no free loop device");
-        snprintf(dev, RT_DISK_DEV_MAX, "/dev/loop%d", n);
-        int fd = open(dev, O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno == ENOENT || errno == ENXIO)
+            return -errno;
+        snprintf(dev, dev_len, "/dev/loop%d", n);
+        int lfd = open(dev, O_RDWR | O_CLOEXEC);
+        if (lfd < 0) {
+            if (errno == ENOENT)
                 continue;
-            return al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: open %s", dev);
+            return -errno;
         }
-        struct loop_config cfg = {
-            .fd = (uint32_t)backing,
-            .block_size = 4096,
-            .info = {.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO},
-        };
-        if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0)
-            return fd;
-        if (errno == EINVAL) { /* no direct I/O on this backing fs */
+        struct loop_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.fd = (uint32_t)img;
+        cfg.block_size = 4096;
+        cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
+        int r = ioctl(lfd, LOOP_CONFIGURE, &cfg);
+        if (r < 0 && errno == EINVAL) { /* no direct I/O on this backing fs */
             cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
-            if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0)
-                return fd;
+            cfg.block_size = 0;
+            r = ioctl(lfd, LOOP_CONFIGURE, &cfg);
         }
+        if (r == 0)
+            return lfd;
         int e = errno;
-        close(fd);
-        if (e != EBUSY) /* EBUSY: another thread took it between GET_FREE and here */
-            return al_err_sys(err, AL_ERR_INTERNAL, e, "writable layer: configure %s", dev);
+        close(lfd);
+        if (e != EBUSY)
+            return -e;
     }
-    return al_err_set(err, AL_ERR_LIMIT, EBUSY, "writable layer: loop devices all busy");
+    return -EBUSY;
 }
 
-int rt_disk_attach(const struct rt_spec *spec, char dev[RT_DISK_DEV_MAX], struct al_err *err)
+int rt_disk_create(const char *sbdir, uint64_t size, uint64_t inodes, char *dev, size_t dev_len)
 {
-    uint64_t bytes = spec->limits.disk_bytes ? spec->limits.disk_bytes : (1ull << 30);
-    uint64_t inodes = spec->limits.inodes ? spec->limits.inodes : 65536;
-    bytes = (bytes + 4095) & ~4095ull;
-    if (bytes < (16ull << 20))
-        bytes = 16ull << 20; /* ext4's practical minimum with room for metadata */
-    char tpl[PATH_MAX], img[PATH_MAX];
-    int rc = template_path(spec->cache_dir, bytes, inodes, tpl, err);
-    if (rc < 0)
-        return rc;
-    if ((size_t)snprintf(img, sizeof(img), "%s/disk.img", spec->sandbox_dir) >= sizeof(img))
-        return al_err_set(err, AL_ERR_INVALID, ENAMETOOLONG, "writable layer: path");
-    cleanup_close int in = open(tpl, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: open template");
-    cleanup_close int out = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (out < 0)
-        return al_err_sys(err, AL_ERR_INTERNAL, errno, "writable layer: create %s", img);
-    rc = sparse_copy(in, out, (off_t)bytes);
-    if (rc < 0) {
-        unlink(img);
-        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "writable layer: copy template");
-    }
-    int loop = loop_attach(out, dev, err);
-    if (loop < 0)
-        unlink(img);
-    return loop; /* the loop device holds the image open; `out` closes here */
+    /* inode tables need room: at most one 256-byte inode per 1 KiB */
+    if (inodes > size / 1024)
+        inodes = size / 1024;
+    if (size < (8u << 20) || inodes < 64)
+        return -EINVAL;
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/disk.img", sbdir) >= sizeof(path))
+        return -ENAMETOOLONG;
+    cleanup_close int img = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    if (img < 0)
+        return -errno;
+    int r = write_image(sbdir, img, size, inodes);
+    if (r >= 0)
+        r = loop_attach(img, dev, dev_len);
+    if (r < 0)
+        unlink(path);
+    return r; /* the loop fd: close it once the setup child has mounted the device */
 }

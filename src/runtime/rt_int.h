@@ -87,13 +87,6 @@ int rt_landlock_apply(int abi);
 /* ---- the process setup (spawn.c) ----------------------------------------------------- */
 
 /* Everything the setup and PID 1 children need, computed before forking. */
-/* ---- the writable layer's disk (disk.c) ---------------------------------------------- */
-
-#define RT_DISK_DEV_MAX 32
-/* Sparse ext4 image of the tier's size and inode count in sandbox_dir, on a fresh loop device
- * (autoclear).  Returns the owned loop fd, to be closed once the setup child mounted it. */
-int rt_disk_attach(const struct rt_spec *spec, char dev[RT_DISK_DEV_MAX], struct al_err *err);
-
 struct rt_plan {
     const char *sbdir;
     int nlayers;
@@ -102,6 +95,7 @@ struct rt_plan {
     char *overlay_opts; /* relative to sbdir */
     char scratch_opts[128], rw_opts[160], dev_opts[128], shm_opts[160], pts_opts[128];
     char rw[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], lower[PATH_MAX], root[PATH_MAX];
+    char rw_dev[32]; /* loop device with the ext4 writable layer; "" = tmpfs (rw_opts) */
     const char *agent_path;
     const char *hostname;
     uid_t uid_base;
@@ -115,7 +109,6 @@ struct rt_plan {
     const struct sock_fprog *seccomp;
     int landlock_abi;
     uint64_t nofile;
-    char rw_dev[RT_DISK_DEV_MAX]; /* loop device of the writable layer, "" = tmpfs */
 };
 
 /* What the children report on the report socket. */
@@ -131,6 +124,10 @@ const char *rt_stage_name(int stage);
 
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg);
 void rt_plan_free(struct rt_plan *p);
+/* disk.c: the writable layer as a sparse ext4 image on a loop device.  rt_disk_create makes
+ * sbdir/disk.img, attaches it and returns the loop fd (dev gets "/dev/loopN"). */
+bool rt_disk_supported(void);
+int rt_disk_create(const char *sbdir, uint64_t size, uint64_t inodes, char *dev, size_t dev_len);
 /* An owned fd on the detached read-only tmpfs holding a copy of the agent as "init". */
 int rt_agent_fd(const char *path);
 /* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */
@@ -209,5 +206,9 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
                 struct al_err *err);
 void rt_req_free(struct rt_sandbox *sb, struct rt_req *req);
 
+/* Encode j and send it as one frame (+ data); errors as AL_ERR_UNAVAILABLE. */
+struct json_t;
+int rt_send_json(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id,
+                 struct json_t *j, const void *data, size_t len, struct al_err *err);
 /* Parse {"errno":N,"message":".."} into err (hostile input; bounded). */
 int rt_agent_error(const char *json, size_t len, const char *what, struct al_err *err);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +137,9 @@ static int build(const char *dir, uint64_t size, uint64_t inodes, struct tmpl *t
         return -errno;
     int r = ftruncate(fd, (off_t)size) < 0 ? -errno : run_mkfs(mkfs_path(), path, inodes);
     unlink(path);
+    struct statvfs vfs;
+    if (r == -EIO && fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (16u << 20))
+        r = -ENOSPC; /* mkfs says only "failed": name the likely cause */
     if (r < 0)
         return r;
     memset(t, 0, sizeof(*t));
@@ -193,9 +197,11 @@ static int write_image(const char *dir, int fd, uint64_t size, uint64_t inodes)
         t = &cache[slot];
     }
     int r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
-    for (size_t i = 0; r == 0 && i < t->n; i++)
-        if (pwrite(fd, t->ext[i].data, t->ext[i].len, t->ext[i].off) != (ssize_t)t->ext[i].len)
-            r = -EIO;
+    for (size_t i = 0; r == 0 && i < t->n; i++) {
+        ssize_t n = pwrite(fd, t->ext[i].data, t->ext[i].len, t->ext[i].off);
+        if (n != (ssize_t)t->ext[i].len)
+            r = n < 0 ? -errno : -ENOSPC; /* a short write is a full disk */
+    }
     pthread_mutex_unlock(&cache_lock);
     return r;
 }

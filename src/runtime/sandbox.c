@@ -367,12 +367,13 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     if (ext4 && rt_disk_supported()) { /* else: tmpfs, bounded by the memory limit too */
         loopfd =
             rt_disk_create(spec->sandbox_dir, size, inodes, plan->rw_dev, sizeof(plan->rw_dev));
-        if (loopfd < 0 && spec->disk_kind == RT_DISK_EXT4) {
-            r = al_err_sys(err, AL_ERR_INTERNAL, -loopfd, "sandbox %s: ext4 disk", spec->id);
+        /* the host can do it, so a failure here (disk full, no free loop device) is an
+         * error: falling back to a tmpfs would silently turn the disk quota into memory */
+        if (loopfd < 0) {
+            r = al_err_sys(err, al_err_kind_from_errno(-loopfd), -loopfd,
+                           "sandbox %s: writable layer disk", spec->id);
             goto fail;
         }
-        if (loopfd < 0)
-            plan->rw_dev[0] = 0;
     }
     plan->userns_fd = rt_userns_make(spec->uid_base, spec->uid_count, err);
     if (plan->userns_fd < 0) {

@@ -408,8 +408,10 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
     if (!srv)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     srv->cfg = *cfg;
+    /* poll(), not select(): with a thousand sandboxes the daemon's fds pass FD_SETSIZE, and
+     * select-based MHD drops every connection whose fd is above it */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     unsigned limit = cfg->max_connections ? cfg->max_connections : 256;
     unsigned timeout = cfg->timeout_s ? cfg->timeout_s : 300;
     unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : 64;

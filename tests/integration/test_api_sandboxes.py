@@ -446,3 +446,20 @@ def test_python_builtin(airlockd):
         sb.delete()
     finally:
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_exec_tty(sb):
+    r = sb.exec("tty; echo hi", tty=True)
+    assert r["exitCode"] == 0, r
+    assert "/dev/pts/" in r["stdout"] and "hi" in r["stdout"]
+
+
+def test_exec_missing_command(airlockd, sb):
+    st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["/no/such/binary"]})
+    # either the agent reports it as a failed start (4xx) or the shell convention 127
+    assert (st == 200 and r["exitCode"] in (126, 127)) or 400 <= st < 500, (st, r)
+    ev = stream_exec(airlockd, sb, {"command": ["/no/such/binary"], "stream": True})
+    assert ev[-1]["type"] in ("exit", "error"), ev
+    if ev[-1]["type"] == "error":
+        assert set(ev[-1]["error"]) == {"code", "message"}
+    assert list(ev[-1])[0] == "type"

@@ -318,6 +318,36 @@ static void kill_user_processes(struct dm_sandbox *sb)
         rt_exec_result_free(&res);
 }
 
+/* Wait (d->mu held) until no request uses sb.  In-flight execs were asked to end by killing
+ * the sandbox's processes; if that did not work within a few seconds (the sandbox cannot
+ * even fork a kill), kill its whole cgroup from the host, which ends the agent and with it
+ * every pending call. */
+static void wait_refs_locked(struct daemon *d, struct dm_sandbox *sb, const char *dir)
+{
+    long long deadline = al_now_ms() + 5000;
+    bool forced = false;
+    while (sb->refs > 0) {
+        if (!forced && al_now_ms() >= deadline) {
+            forced = true;
+            pthread_mutex_unlock(&d->mu);
+            struct al_err e;
+            log_sb(AL_LOG_WARN, sb->id, "requests still running: killing the sandbox");
+            if (rt_cleanup_stale(sb->id, dir, &e) < 0)
+                log_sb(AL_LOG_WARN, sb->id, "forced kill: %s", e.msg);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+}
+
 /* Delete a sandbox whose row we hold.  Caller checked tenancy. */
 static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm_reason reason,
                       struct al_err *err)
@@ -356,8 +386,7 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
         if (busy && sb->rt && rt_sandbox_alive(sb->rt))
             kill_user_processes(sb);
         pthread_mutex_lock(&d->mu);
-        while (sb->refs > 0)
-            pthread_cond_wait(&d->cv, &d->mu);
+        wait_refs_locked(d, sb, dir);
         struct rt_sandbox *rt = TAKE_PTR(sb->rt);
         pthread_mutex_unlock(&d->mu);
         rc = rt ? rt_sandbox_destroy(rt, &e2) : 0;

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,6 +157,27 @@ static int admin_key(struct daemon *d, struct al_err *err)
     return 0;
 }
 
+/* One airlockd per state directory: a second one would "recover" the first one's sandboxes.
+ * The lock fd stays open (and locked) for the life of the process. */
+static int lock_state_dir(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *path = path_join(d->state_dir, "airlockd.lock");
+    if (!path)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "open %s", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return al_err_set(err, AL_ERR_CONFLICT, EBUSY, "another airlockd is using %s",
+                              d->state_dir);
+        return al_err_sys(err, AL_ERR_INTERNAL, e, "lock %s", path);
+    }
+    return fd;
+}
+
 static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *err)
 {
     if (al_mkdir_p(state_dir, 0700) < 0)
@@ -164,6 +186,8 @@ static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *
     if (!d->state_dir)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "%s", state_dir);
     (void)chmod(d->state_dir, 0700);
+    if (lock_state_dir(d, err) < 0)
+        return -err->code;
     d->sandboxes_dir = path_join(d->state_dir, "sandboxes");
     d->tmp_dir = path_join(d->state_dir, "tmp");
     if (!d->sandboxes_dir || !d->tmp_dir)

@@ -95,3 +95,16 @@ def test_sigterm_during_exec(fresh_daemon):
     t.join(30)
     assert not t.is_alive()
     assert sandbox_processes(sb.id) == []
+
+
+def test_one_daemon_per_state_dir(fresh_daemon):
+    d = fresh_daemon()
+    g = new_group(d)
+    sb, _ = sandbox_or_skip(d, g)
+    with pytest.raises(RuntimeError) as e:
+        fresh_daemon(state_dir=d.state_dir)
+    assert "another airlockd" in str(e.value)
+    # the first daemon and its sandbox are unharmed
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    st, _ = d.api("GET", "/healthz", key="")
+    assert st == 200

@@ -28,6 +28,9 @@ struct agent_stream {
     int fd;
     uint16_t type; /* AL_MSG_STDOUT / AL_MSG_STDERR */
     struct agent_outcap cap;
+    /* pty master at EOF (EIO) while the main process still runs: closing the master now
+     * would hang the terminal up and SIGHUP a process that is still exiting */
+    bool held;
 };
 
 struct agent_exec {
@@ -196,7 +199,8 @@ static pid_t spawn(struct agent_child_args *c, int *ret_exec_err, struct al_err 
         }
         /* the child exits 125; the SIGCHLD handler reaps it */
         return al_err_sys(err, rep.err == ENOENT ? AL_ERR_NOT_FOUND : AL_ERR_INVALID,
-                          rep.err ? rep.err : EIO, "%s %s", agent_child_stage_name(rep.stage),
+                          rep.err ? rep.err : EIO, "%s%s%s", agent_child_stage_name(rep.stage),
+                          rep.stage == AGENT_STAGE_CHDIR ? " " : "",
                           rep.stage == AGENT_STAGE_CHDIR ? c->cwd : "");
     }
     return pid;
@@ -209,7 +213,6 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     struct exec_req r = {0};
     cleanup_strv char **envp = NULL;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, master = -1, slave = -1;
-    int nullfd = -1;
     struct agent_exec *e = NULL;
 
     if (!j || exec_req_decode(j, &r, &err) < 0)
@@ -222,7 +225,10 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
         al_err_set(&err, AL_ERR_LIMIT, EAGAIN, "EXEC: too many running execs");
         goto fail;
     }
-    struct agent_child_args c = {.argv = r.argv, .tty_fd = -1, .privileged = a->privileged};
+    struct agent_child_args c = {.argv = r.argv,
+                                 .tty_fd = -1,
+                                 .privileged = a->privileged,
+                                 .setgroups_denied = a->setgroups_denied};
     if (agent_resolve_user(a, r.user ? r.user : a->user_spec, &c.user, &err) < 0)
         goto fail;
     int rc = build_env(a, &r, &c.user, &envp);
@@ -253,12 +259,7 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
             }
             c.in_fd = in[0];
         } else {
-            nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (nullfd < 0) {
-                al_err_sys(&err, AL_ERR_UNAVAILABLE, errno, "EXEC: open /dev/null");
-                goto fail;
-            }
-            c.in_fd = nullfd;
+            c.in_fd = a->null_fd; /* opened at startup: user code may replace /dev/null */
         }
     }
 
@@ -282,7 +283,6 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     int exec_err = 0;
     pid_t pid = spawn(&c, &exec_err, &err);
     close_fd(&slave);
-    close_fd(&nullfd);
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&errp[1]);
@@ -324,7 +324,6 @@ fail:
     close_fd(&errp[1]);
     close_fd(&master);
     close_fd(&slave);
-    close_fd(&nullfd);
     free(e);
     exec_req_free(&r);
     agent_send_error(a, f->id, &err);
@@ -426,7 +425,7 @@ size_t agent_exec_pollfds(struct agent *a, struct pollfd *pfd, void **tags, size
     for (struct agent_exec *e = a->execs; e && n + 3 <= max; e = e->next) {
         struct agent_stream *ss[2] = {&e->out, &e->err};
         for (int i = 0; i < 2; i++)
-            if (ss[i]->fd >= 0 && !throttled) {
+            if (ss[i]->fd >= 0 && !ss[i]->held && !throttled) {
                 pfd[n] = (struct pollfd){.fd = ss[i]->fd, .events = POLLIN};
                 tags[n++] = ss[i];
             }
@@ -451,7 +450,10 @@ static ssize_t stream_read(struct agent *a, struct agent_exec *e, struct agent_s
         n = 0; /* EIO: the pty's last slave is closed; anything else: give up too */
     }
     if (n == 0) {
-        close_fd(&s->fd);
+        if (e->tty && !e->exited)
+            s->held = true;
+        else
+            close_fd(&s->fd);
         return 0;
     }
     size_t take = agent_outcap_take(&s->cap, (size_t)n);
@@ -552,6 +554,10 @@ void agent_exec_timers(struct agent *a, long long now)
             e->timed_out = true;
             kill(-e->pid, SIGKILL);
             kill(e->pid, SIGKILL);
+        }
+        if (e->exited && e->out.held) {
+            e->out.held = false;
+            close_fd(&e->out.fd);
         }
         if (e->exited && (e->out.fd >= 0 || e->err.fd >= 0) &&
             now >= e->exited_ms + AGENT_EXIT_GRACE_MS) {

@@ -176,6 +176,14 @@ uint64_t img_blob_w_size(const struct img_blob_w *w);
 int img_blob_w_commit(struct img_blob_w *w, const char *expected, int64_t expected_size,
                       char ret_digest[AL_DIGEST_LEN], struct al_err *err);
 void img_blob_w_free(struct img_blob_w *w); /* aborts (deletes the temp file) unless committed */
+/* Trusted sources only: hash fd's whole content (must equal expected), then hardlink fd (not
+ * the writer's temp file) into place under expected. */
+int img_blob_w_hash_fd(struct img_blob_w *w, int fd, const char *expected);
+int img_blob_w_commit_link(struct img_blob_w *w, int fd, const char *expected);
+/* img_import with trusted = true: a layout on the store's filesystem has its verified blobs
+ * hardlinked instead of copied (the built-in cache). */
+int img_import_ex(struct img_store *st, const char *path, const char *tag, bool trusted,
+                  struct img_info *ret, struct al_err *err);
 /* Copy a stream into the store, verifying. */
 int img_blob_put_rd(struct img_store *st, struct img_rd *rd, uint64_t max, const char *expected,
                     int64_t expected_size, char ret_digest[AL_DIGEST_LEN], struct al_err *err);

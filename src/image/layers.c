@@ -57,6 +57,7 @@ static int unpack_layer(struct img_store *st, const struct img_desc *d, struct a
             rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "open layer temp dir");
             goto out;
         }
+        (void)fchmod(root, 0755); /* the tar's "./" entry may change it */
         struct img_fd_rd f;
         struct img_rd raw, plain;
         img_fd_rd_init(&f, bfd, 0, &raw);
@@ -73,7 +74,9 @@ static int unpack_layer(struct img_store *st, const struct img_desc *d, struct a
             al_err_wrap(err, "layer %s", d->digest);
             goto out;
         }
-        (void)syncfs(root);
+        /* no syncfs(): it flushes the whole filesystem and would make imports slow on a busy
+         * host.  The rename is atomic against process crashes; after a power loss a layer is
+         * re-unpacked when img_get() finds its directory missing. */
     }
     if (renameat2(st->layers_fd, tmp, st->layers_fd, hex, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST || errno == ENOTEMPTY)

@@ -41,6 +41,7 @@ struct reg {
     char *ca_blob;
     size_t ca_len;
     uint64_t done, total, reported;
+    CURLcode last_cc;
 };
 
 struct xfer {
@@ -264,6 +265,7 @@ static int perform(struct reg *r, struct xfer *x, const char *url, const char *a
     if (x->sink_err < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, -x->sink_err, "registry %s: %s", r->ref->host,
                           what);
+    r->last_cc = cc;
     if (cc != CURLE_OK)
         return curl_fail(r, cc, what, ebuf, err);
     long code = 0;
@@ -443,7 +445,11 @@ static int ping(struct reg *r, struct al_err *err)
         struct al_err e2 = {0};
         int code = perform(r, &x, url, NULL, false, "version check", &e2);
         free(x.mem);
-        if (code < 0 && r->https && http_ok && e2.kind != AL_ERR_TIMEOUT) {
+        /* fall back to http only when the server does not speak TLS at all (not when its
+         * certificate failed verification, not when it stalled) */
+        bool not_tls = r->last_cc == CURLE_SSL_CONNECT_ERROR || r->last_cc == CURLE_RECV_ERROR ||
+                       r->last_cc == CURLE_GOT_NOTHING;
+        if (code < 0 && r->https && http_ok && not_tls) {
             r->https = false; /* no TLS there: a loopback or explicitly plain registry */
             continue;
         }

@@ -1,0 +1,123 @@
+"""Network escapes from inside a sandbox: host loopback services, the host side of the veth,
+raw and packet sockets, IPv6, the link-local metadata address, routing changes.
+
+DESIGN.md section 7: each sandbox has its own netns, no route but the egress path, IPv6
+disabled, and nftables rules that drop everything except the egress proxy, DNS stub and
+identity endpoint.  The host's own services are unreachable.  The tests start real listeners
+on the host and require that nothing from the sandbox is accepted.
+"""
+import errno as E
+import socket
+
+import pytest
+
+from attacks import DENIED, Listener, atk, attack_bin, refused  # noqa: F401
+
+pytestmark = pytest.mark.security
+
+UNREACHABLE = {E.ECONNREFUSED, E.ENETUNREACH, E.EHOSTUNREACH, E.ETIMEDOUT, E.EPERM, E.EACCES,
+               E.EADDRNOTAVAIL, E.EAFNOSUPPORT}
+
+
+def test_host_loopback_service(atk):
+    """Attack: connect to a service listening on the host's 127.0.0.1 (databases, the daemon's
+    API, metadata agents).  Defence: the sandbox's loopback is its own (netns): the connect is
+    refused or unreachable, and the host listener accepts nothing."""
+    ln = Listener("127.0.0.1")
+    try:
+        res = atk.run("connect", "127.0.0.1", ln.port, 2000)
+        refused(res, UNREACHABLE)
+        assert not ln.accepted, "host listener accepted %s" % ln.accepted
+    finally:
+        ln.close()
+
+
+def test_daemon_api_unreachable(airlockd, atk):
+    """Attack: reach the daemon's REST API (127.0.0.1:<port> on the host) from inside and use it
+    (keys are not needed for /healthz, a reachable API is a control-plane bypass).  Defence:
+    separate netns: not reachable at 127.0.0.1 nor at the gateway address."""
+    refused(atk.run("connect", "127.0.0.1", airlockd.port, 2000), UNREACHABLE)
+    res = atk.run("connect_gw", airlockd.port, 2000)
+    refused(res, UNREACHABLE)
+
+
+def test_host_service_via_gateway(atk):
+    """Attack: connect to a host service bound to all addresses through the host end of the
+    sandbox's veth (the default gateway).  Defence: nftables on the host side drop anything but
+    the egress proxy, DNS and identity: nothing is accepted."""
+    ln = Listener("0.0.0.0")
+    try:
+        res = atk.run("connect_gw", ln.port, 2000)
+        refused(res, UNREACHABLE)
+        assert not ln.accepted, "host listener accepted %s" % ln.accepted
+    finally:
+        ln.close()
+
+
+def test_ipv6_loopback_and_addresses(atk):
+    """Attack: use IPv6 (a second stack that firewall rules often forget): connect to a host
+    listener on [::1].  Defence: IPv6 disabled in the sandbox netns: no IPv6 address is
+    configured and the connect fails; the host listener accepts nothing."""
+    res = atk.run("inet6")
+    assert res["ok"] is False, "IPv6 addresses configured in the sandbox: %s" % res
+    res = atk.run("ipv6")
+    refused(res, {E.EADDRNOTAVAIL, E.EAFNOSUPPORT, E.EPERM, E.EACCES})
+    if not socket.has_ipv6:
+        return
+    try:
+        ln = Listener("::1", socket.AF_INET6)
+    except OSError:
+        return
+    try:
+        refused(atk.run("connect", "::1", ln.port, 2000), UNREACHABLE)
+        assert not ln.accepted
+    finally:
+        ln.close()
+
+
+def test_metadata_address_unreachable(atk):
+    """Attack: reach the cloud metadata service at 169.254.169.254:80 (instance credentials).
+    Defence: no route / nftables drop for link-local destinations (identity is disabled in this
+    group, so not even the daemon's own identity endpoint may answer there)."""
+    refused(atk.run("connect", "169.254.169.254", 80, 3000), UNREACHABLE)
+
+
+@pytest.mark.parametrize("name", ["raw_packet", "raw_icmp", "raw_ip"])
+def test_raw_sockets(atk, name):
+    """Attack: open AF_PACKET / SOCK_RAW sockets (spoof packets, sniff the veth, ARP games with
+    the host side).  Defence: no CAP_NET_RAW (seccomp may also refuse AF_PACKET): EPERM."""
+    refused(atk.run(name), DENIED | {E.EAFNOSUPPORT})
+
+
+@pytest.mark.parametrize("name", ["netlink_addr", "netlink_route", "link_up"])
+def test_netlink_changes(atk, name):
+    """Attack: change addresses, routes and links over rtnetlink (e.g. add a route around the
+    egress path).  Defence: no CAP_NET_ADMIN in the sandbox netns: EPERM."""
+    refused(atk.run(name), DENIED)
+
+
+def test_abstract_unix_socket(atk):
+    """Attack: connect to an abstract unix socket of the host (D-Bus, containerd, X11 and many
+    daemons listen on @names).  Defence: abstract names belong to the network namespace: the
+    sandbox gets ECONNREFUSED (control: the same connect on the host succeeds)."""
+    import secrets
+    from attacks import host_run
+    name = "airlock-sectest-" + secrets.token_hex(4)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + name)
+    s.listen(4)
+    try:
+        assert host_run(atk.binpath, "unix_abstract", name)["ok"] is True  # control
+        refused(atk.run("unix_abstract", name), {E.ECONNREFUSED, E.ENOENT, E.EACCES, E.EPERM})
+    finally:
+        s.close()
+
+
+def test_vsock_refused(atk):
+    """Attack: open an AF_VSOCK socket: on a virtual machine host (this one has /dev/vsock) it
+    talks to the hypervisor (CID 2) and to other guests, outside every network namespace, so
+    it bypasses the egress proxy and nftables entirely.  Defence: the seccomp filter refuses
+    socket(AF_VSOCK), as Docker's default profile does: EPERM (EAFNOSUPPORT where the kernel
+    has no vsock).  The test only creates the socket; it never connects anywhere."""
+    refused(atk.run("socket_family", 40, 1), {E.EPERM, E.EAFNOSUPPORT, E.EACCES})
+    refused(atk.run("socket_family", 40, 5), {E.EPERM, E.EAFNOSUPPORT, E.EACCES, E.ENODEV})

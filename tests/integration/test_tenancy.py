@@ -1,0 +1,197 @@
+"""Tenant isolation and authentication on the control plane.
+
+DESIGN.md section 2 and docs/api.md: a key never sees another tenant's objects: they are 404,
+as if absent; every call except /healthz (and the public OIDC documents) needs a valid key
+(401 otherwise); admin-only endpoints are 403 for ordinary keys.  Tenant A is the admin tenant
+(its group and a running sandbox); tenant B is a fresh tenant key.
+"""
+import secrets
+
+import pytest
+
+from attacks import attack_bin, new_sandbox  # noqa: F401
+
+pytestmark = pytest.mark.security
+
+
+def endpoints(group, sid):
+    g = "/v1/sandboxgroups/" + group
+    s = g + "/sandboxes/" + sid
+    return [
+        ("GET", g, None), ("DELETE", g, None),
+        ("GET", g + "/sandboxes", None), ("POST", g + "/sandboxes", {}),
+        ("GET", s, None), ("DELETE", s, None),
+        ("POST", s + "/exec", {"command": ["echo", "pwned"]}),
+        ("GET", s + "/files?path=/etc/passwd", None),
+        ("PUT", s + "/files?path=/tmp/pwned", b"pwned"),
+        ("DELETE", s + "/files?path=/etc/passwd", None),
+        ("GET", s + "/files/list?path=/", None),
+        ("GET", s + "/files/stat?path=/etc/passwd", None),
+        ("POST", s + "/files/mkdir?path=/tmp/pwned-dir", None),
+    ]
+
+
+# endpoints that may not be built yet; the answer must still not depend on whether the id is
+# another tenant's real object (no existence oracle) and must not be a success
+EXTRA = ["/code", "/suspend", "/resume", "/snapshots", "/stats", "/egresspolicy",
+         "/egress-decisions", "/exec/stream"]
+
+
+def call(d, method, path, body, key):
+    if isinstance(body, bytes):
+        return d.api(method, path, raw=body, key=key)
+    return d.api(method, path, body, key=key)
+
+
+def test_other_tenant_gets_404_everywhere(airlockd, group, sandbox, tenant_key):
+    """Attack: tenant B uses tenant A's group name and sandbox id on every group, sandbox, exec
+    and files endpoint (read, write, delete, exec).  Defence: ownership is checked on every
+    call: all 404 NotFound, and A's sandbox is untouched (still running, file not written)."""
+    for method, path, body in endpoints(group, sandbox.id):
+        st, r = call(airlockd, method, path, body, tenant_key)
+        assert st == 404, "%s %s as tenant B -> %s %s" % (method, path, st, r)
+        assert isinstance(r, dict) and r.get("error", {}).get("code") == "NotFound", (path, r)
+    st, r = airlockd.api("GET", sandbox.base)
+    assert st == 200 and r["state"] == "running", (st, r)
+    assert sandbox.exec(["sh", "-c", "test -e /tmp/pwned || echo clean"])["stdout"] == "clean\n"
+    assert airlockd.api("GET", "/v1/sandboxgroups/" + group)[0] == 200
+
+
+def test_no_existence_oracle(airlockd, group, sandbox, tenant_key):
+    """Attack: probe whether a group name or sandbox id exists in another tenant by comparing
+    answers for real and made-up ids (including endpoints not built yet).  Defence: the answers
+    for another tenant's real objects equal those for ids that do not exist, and are never 2xx."""
+    fake_g = "g-" + secrets.token_hex(4)
+    fake_s = secrets.token_hex(16)
+    real = endpoints(group, sandbox.id) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
+        group, sandbox.id, x), {}) for x in EXTRA]
+    fake = endpoints(fake_g, fake_s) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
+        fake_g, fake_s, x), {}) for x in EXTRA]
+    for (m, p, b), (_, fp, fb) in zip(real, fake):
+        st, _ = call(airlockd, m, p, b, tenant_key)
+        fst, _ = call(airlockd, m, fp, fb, tenant_key)
+        assert not 200 <= st < 300, (m, p, st)
+        assert st == fst, "%s %s: %d for A's real object, %d for a made-up one" % (m, p, st, fst)
+
+
+def test_other_tenant_lists_do_not_show(airlockd, group, sandbox, tenant_key):
+    """Attack: enumerate other tenants' objects through list endpoints.  Defence: B's lists of
+    groups (and of keys: admin only) do not show A's objects."""
+    st, r = airlockd.api("GET", "/v1/sandboxgroups", key=tenant_key)
+    assert st == 200, (st, r)
+    assert group not in [g["name"] for g in r["groups"]], r
+    st, r = airlockd.api("GET", "/v1/sandboxgroups")
+    assert group in [g["name"] for g in r["groups"]], r  # control: A sees it
+    st, r = airlockd.api("GET", "/v1/keys", key=tenant_key)
+    assert st == 403, (st, r)
+
+
+def test_same_group_name_does_not_touch_other_tenant(airlockd, group, sandbox, tenant_key):
+    """Attack: tenant B PUTs a group with A's group name (to take over its settings or its
+    sandboxes).  Defence: either B gets its own, separate group (and sees none of A's
+    sandboxes in it) or the call is refused; A's group settings are unchanged."""
+    before = airlockd.api("GET", "/v1/sandboxgroups/" + group)[1]
+    st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + group,
+                         {"image": "busybox", "labels": {"owner": "tenant-b"}}, key=tenant_key)
+    assert st in (200, 201, 404, 409), (st, r)
+    try:
+        if st in (200, 201):
+            st2, lst = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group,
+                                    key=tenant_key)
+            assert st2 == 200 and sandbox.id not in [s["id"] for s in lst["sandboxes"]], lst
+            st3, _ = airlockd.api("POST", sandbox.base + "/exec", {"command": ["true"]},
+                                  key=tenant_key)
+            assert st3 == 404
+        after = airlockd.api("GET", "/v1/sandboxgroups/" + group)[1]
+        assert after.get("labels") == before.get("labels"), (before, after)
+        assert airlockd.api("GET", sandbox.base)[0] == 200
+    finally:
+        if st in (200, 201):
+            airlockd.api("DELETE", "/v1/sandboxgroups/" + group, key=tenant_key)
+    assert airlockd.api("GET", sandbox.base)[0] == 200, "B's delete removed A's sandbox"
+
+
+def test_ordinary_key_cannot_use_admin_endpoints(airlockd, tenant_key):
+    """Attack: an ordinary tenant mints keys (for itself as admin, or for another tenant),
+    reads metrics, or imports an image from a host path.  Defence: 403 Forbidden."""
+    for m, p, b in (("POST", "/v1/keys", {"tenant": "victim", "admin": True}),
+                    ("POST", "/v1/keys", {"tenant": "victim"}), ("GET", "/v1/keys", None),
+                    ("GET", "/metrics", None),
+                    ("POST", "/v1/images/import", {"path": "/etc", "name": "hostetc"})):
+        st, r = airlockd.api(m, p, b, key=tenant_key)
+        assert st == 403, (m, p, st, r)
+
+
+BAD_KEYS = [("missing", None), ("garbage", "garbage-" + secrets.token_hex(16)),
+            ("empty-bearer", ""), ("basic", "Basic YWRtaW46YWRtaW4=")]
+
+
+@pytest.mark.parametrize("kind,value", BAD_KEYS, ids=[k for k, _ in BAD_KEYS])
+def test_bad_key_401_everywhere(airlockd, group, sandbox, kind, value):
+    """Attack: call every endpoint without a key, with a made-up key, with an empty bearer
+    token and with Basic credentials.  Defence: 401 Unauthorized on all of them, before any
+    lookup (so the same for real and made-up ids); /healthz stays public."""
+    calls = endpoints(group, sandbox.id) + [
+        ("GET", "/v1/sandboxgroups", None), ("PUT", "/v1/sandboxgroups/g-x", {"image": "busybox"}),
+        ("GET", "/v1/images", None), ("POST", "/v1/images/pull", {"ref": "127.0.0.1:1/x:y"}),
+        ("POST", "/v1/images/import?name=x", b"not a tar"), ("DELETE", "/v1/images/busybox", None),
+        ("GET", "/v1/keys", None), ("POST", "/v1/keys", {"tenant": "x"}),
+        ("GET", "/metrics", None)]
+    for m, p, b in calls:
+        hdrs = None
+        key = ""
+        if kind == "garbage":
+            key = value
+        elif kind == "empty-bearer":
+            hdrs = {"Authorization": "Bearer "}
+        elif kind == "basic":
+            hdrs = {"Authorization": value}
+        if isinstance(b, bytes):
+            st, r = airlockd.api(m, p, raw=b, key=key, headers=hdrs)
+        else:
+            st, r = airlockd.api(m, p, b, key=key, headers=hdrs)
+        assert st == 401, "%s %s with %s key -> %s %s" % (m, p, kind, st, r)
+    assert airlockd.api("GET", "/healthz", key="")[0] == 200
+    st, r = airlockd.api("GET", sandbox.base)
+    assert st == 200 and r["state"] == "running"
+
+
+def test_revoked_key_401(airlockd, group):
+    """Attack: keep using a key after it was revoked.  Defence: 401 from then on."""
+    st, r = airlockd.api("POST", "/v1/keys", {"tenant": "t-" + secrets.token_hex(4)})
+    assert st == 201, (st, r)
+    key, kid = r["key"], r["id"]
+    assert airlockd.api("GET", "/v1/sandboxgroups", key=key)[0] == 200
+    assert airlockd.api("DELETE", "/v1/keys/" + kid)[0] == 204
+    assert airlockd.api("GET", "/v1/sandboxgroups", key=key)[0] == 401
+
+
+def test_other_tenant_cannot_see_or_use_images(airlockd, tenant_key, attack_bin):
+    """Attack: tenant B lists, uses (creates a sandbox from) and deletes an image tenant A
+    imported.  Defence: images are visible only to their tenant: not listed, 404 for B."""
+    from test_escape_image import base_layer, import_image, oci_archive
+    name = "priv-" + secrets.token_hex(4)
+    st, r = import_image(airlockd, name, oci_archive([base_layer(attack_bin)]))
+    assert st == 201, (st, r)
+    gb = "g-" + secrets.token_hex(4)
+    try:
+        st, r = airlockd.api("GET", "/v1/images", key=tenant_key)
+        assert st == 200 and name not in [i["name"] for i in r["images"]], r
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + gb, {"image": "busybox"},
+                             key=tenant_key)
+        assert st == 201, (st, r)
+        st, r = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % gb, {"image": name},
+                             key=tenant_key)
+        assert st in (400, 404), "tenant B started a sandbox from A's image: %s %s" % (st, r)
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + gb, {"image": name}, key=tenant_key)
+        if st in (200, 201):
+            st2, r2 = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % gb, {},
+                                   key=tenant_key)
+            assert st2 != 201, "tenant B started a sandbox from A's image via its group"
+        st, r = airlockd.api("DELETE", "/v1/images/" + name, key=tenant_key)
+        assert st == 404, (st, r)
+        st, r = airlockd.api("GET", "/v1/images")
+        assert name in [i["name"] for i in r["images"]]
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + gb, key=tenant_key)
+        airlockd.api("DELETE", "/v1/images/" + name)

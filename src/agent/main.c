@@ -444,6 +444,7 @@ int main(int argc, char **argv)
 
     al_log_setup(AL_LOG_WARN, AL_LOG_PLAIN, 2);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    umask(0); /* file ops create with exactly the requested mode; execs get 022 */
     if (ensure_stdio() < 0)
         return 1;
     a.image_env = calloc((size_t)argc + 1, sizeof(char *));

@@ -154,6 +154,8 @@ int img_index_pick(const struct img_index *ix, const char *tag, const struct img
                    struct al_err *err);
 int img_config_decode(const char *buf, size_t len, struct img_config *ret, struct al_err *err);
 void img_config_clear(struct img_config *c);
+/* rootfs.diff_ids of a config (*ret NULL when absent); every entry a valid sha256 digest. */
+int img_config_diff_ids(const char *buf, size_t len, char ***ret, struct al_err *err);
 
 /* ---- www-authenticate ---- */
 struct img_challenge {
@@ -161,6 +163,10 @@ struct img_challenge {
     char realm[1024], service[256], scope[512];
 };
 int img_challenge_parse(const char *header, struct img_challenge *ret);
+
+/* ---- registry connections ---- */
+struct sockaddr;
+bool img_addr_blocked(const struct sockaddr *sa, bool registry_is_loopback);
 
 /* ---- content store ---- */
 struct img_store {

@@ -236,6 +236,28 @@ def test_pull_anonymous_gzip_and_by_digest(registry, busybox_layout, store):
     no_temp_files(store)
 
 
+def test_pull_docker_schema2_and_manifest_list(registry, busybox_layout, store):
+    skopeo_push(busybox_layout, registry.host + "/d2:latest", "--format", "v2s2")
+    req = urllib.request.Request(registry.url("/v2/d2/manifests/latest"), headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req) as r:
+        body = r.read()
+        assert r.headers["Content-Type"] == "application/vnd.docker.distribution.manifest.v2+json"
+    rc, out = run_tool(store, "pull", registry.host + "/d2:latest")
+    assert rc == 0, out
+    assert out["digest"] == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert_busybox(out)
+    mt = "application/vnd.docker.distribution.manifest.v2+json"
+    lst = {"schemaVersion": 2,
+           "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+           "manifests": [{"mediaType": mt, "digest": out["digest"], "size": len(body),
+                          "platform": {"os": "linux", "architecture": "amd64"}}]}
+    registry.push_manifest("d2", "list", lst, lst["mediaType"])
+    rc, out2 = run_tool(store, "pull", registry.host + "/d2:list")
+    assert rc == 0, out2
+    assert out2["digest"] == out["digest"]
+
+
 def test_ref_needs_registry_host(store):
     rc, err = run_tool(store, "pull", "busybox:latest")
     assert rc == 1 and err["error"]["code"] == "InvalidArgument"

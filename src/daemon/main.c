@@ -206,6 +206,21 @@ static int open_backends(struct daemon *d, struct al_err *err)
     cleanup_free char *img = path_join(d->state_dir, "images");
     if (!db || !img)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    /* the database (hashed keys) is the daemon's alone; SQLite gives its -wal and -shm files
+     * the database file's mode */
+    int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return al_err_sys(err, AL_ERR_INTERNAL, e, "%s", db);
+    }
+    close(fd);
+    for (const char *sfx = "-wal"; sfx; sfx = strcmp(sfx, "-wal") == 0 ? "-shm" : NULL) {
+        cleanup_free char *side = NULL;
+        if (asprintf(&side, "%s%s", db, sfx) >= 0)
+            (void)chmod(side, 0600);
+    }
     int rc = store_open(db, &d->store, err);
     if (rc < 0)
         return rc;
@@ -285,6 +300,7 @@ int main(int argc, char **argv)
         .max_connections = 512,
         .per_ip_limit = 128,
         .timeout_s = 600,
+        .redact = {d.state_dir, img_builtin_cache_dir()},
     };
     if (api_server_start(&cfg, &d.api, &err) < 0) {
         log_error("api: %s", err.msg);

@@ -302,6 +302,13 @@ int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, 
 void dm_sandbox_release(struct daemon *d, struct dm_sandbox *sb)
 {
     pthread_mutex_lock(&d->mu);
+    if (sb->state == DM_STATE_RUNNING && sb->rt && !rt_sandbox_alive(sb->rt)) {
+        sb->state = DM_STATE_FAILED;
+        struct al_err e2;
+        if (set_state(d, sb->id, DM_STATE_FAILED, DM_REASON_ERROR, &e2) < 0)
+            log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
+        log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed");
+    }
     sb->refs--;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);

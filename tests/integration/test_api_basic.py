@@ -319,3 +319,13 @@ def test_restart_keeps_keys_and_groups(fresh_daemon):
     assert d2.admin_key == admin
     st, r = d2.api("GET", "/v1/sandboxgroups/" + name, key=key)
     assert st == 200, r
+
+
+def test_nul_bytes_in_path_and_query(airlockd, group):
+    # a NUL must not silently cut a name or a query value short
+    st, r = airlockd.api("PUT", "/v1/sandboxgroups/%s%%00x" % group, {"image": "busybox"})
+    assert st == 400, (st, r)
+    st, r = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes?label=team%%3Dx%%00y" % group)
+    assert st == 400, (st, r)
+    st, r = airlockd.api("GET", "/v1/sandboxgroups/%s%%00" % group)
+    assert st == 400, (st, r)

@@ -190,6 +190,10 @@ void api_redact(char *msg, size_t cap, const char *what, const char *with)
         return;
     char *p = msg;
     while ((p = strstr(p, what))) {
+        if ((size_t)(p - msg) + rl + 1 > cap) {
+            *p = '\0'; /* no room for the replacement: cut the message here */
+            return;
+        }
         size_t tail = strlen(p + wl);
         if ((size_t)(p - msg) + rl + tail + 1 > cap)
             tail = cap - 1 - (size_t)(p - msg) - rl;

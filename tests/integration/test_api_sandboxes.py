@@ -489,3 +489,11 @@ def test_delete_when_sandbox_cannot_fork(airlockd):
         assert cgroup_dirs(sb.id) == []
     finally:
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_stats(airlockd, sb):
+    sb.exec("head -c 5000000 /dev/zero > /tmp/blob")
+    st, r = airlockd.api("GET", sb.base + "/stats")
+    assert st == 200, r
+    assert set(r) == {"memoryBytes", "cpuUsec", "pids", "diskBytes"}
+    assert r["pids"] >= 1 and r["memoryBytes"] > 0 and r["cpuUsec"] > 0

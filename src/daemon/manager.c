@@ -42,6 +42,28 @@ static struct dm_sandbox *find_locked(struct daemon *d, const char *id)
     return NULL;
 }
 
+/* The one place a live sandbox changes state (d->mu held): checked by the state machine. */
+static int move_locked(struct dm_sandbox *sb, enum dm_state to, struct al_err *err)
+{
+    int rc = dm_state_transition(sb->state, to, err);
+    if (rc == 0)
+        sb->state = to;
+    return rc;
+}
+
+/* running -> failed when the agent channel is gone (d->mu held). */
+static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
+{
+    if (sb->state != DM_STATE_RUNNING || !sb->rt || rt_sandbox_alive(sb->rt))
+        return;
+    struct al_err e2;
+    if (move_locked(sb, DM_STATE_FAILED, &e2) < 0)
+        return;
+    if (store_sandbox_set_state(d->store, sb->id, "failed", "error", &e2) < 0)
+        log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
+    log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed");
+}
+
 static void unlink_locked(struct daemon *d, struct dm_sandbox *sb)
 {
     for (struct dm_sandbox **p = &d->sandboxes; *p; p = &(*p)->next)
@@ -150,11 +172,17 @@ static int build(struct daemon *d, struct dm_sandbox *sb, int64_t slot, struct i
         return rc;
     }
     pthread_mutex_lock(&d->mu);
-    sb->rt = rt;
-    sb->state = DM_STATE_RUNNING;
+    rc = move_locked(sb, DM_STATE_RUNNING, err);
+    if (rc == 0)
+        sb->rt = rt;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    return 0;
+    if (rc < 0) {
+        struct al_err e2;
+        rt_sandbox_destroy(rt, &e2);
+        al_rm_rf(dir);
+    }
+    return rc;
 }
 
 int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
@@ -280,13 +308,7 @@ int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, 
         store_sandbox_clear(&row);
         return rc;
     }
-    if (sb->state == DM_STATE_RUNNING && !rt_sandbox_alive(sb->rt)) {
-        sb->state = DM_STATE_FAILED;
-        struct al_err e2;
-        if (set_state(d, id, DM_STATE_FAILED, DM_REASON_ERROR, &e2) < 0)
-            log_sb(AL_LOG_WARN, id, "mark failed: %s", e2.msg);
-        log_sb(AL_LOG_WARN, id, "agent channel gone: sandbox failed");
-    }
+    check_alive_locked(d, sb);
     if (sb->state != DM_STATE_RUNNING) {
         int rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is %s", id,
                             dm_state_name(sb->state));
@@ -302,13 +324,7 @@ int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, 
 void dm_sandbox_release(struct daemon *d, struct dm_sandbox *sb)
 {
     pthread_mutex_lock(&d->mu);
-    if (sb->state == DM_STATE_RUNNING && sb->rt && !rt_sandbox_alive(sb->rt)) {
-        sb->state = DM_STATE_FAILED;
-        struct al_err e2;
-        if (set_state(d, sb->id, DM_STATE_FAILED, DM_REASON_ERROR, &e2) < 0)
-            log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
-        log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed");
-    }
+    check_alive_locked(d, sb);
     sb->refs--;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
@@ -376,15 +392,15 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
             pthread_mutex_unlock(&d->mu);
             return 0;
         }
-        if ((rc = dm_state_transition(sb->state, DM_STATE_DELETING, err)) < 0 ||
-            sb->state == DM_STATE_CREATING) {
-            if (rc == 0)
-                rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is still being created",
-                                row->id);
+        if (sb->state == DM_STATE_CREATING) {
+            pthread_mutex_unlock(&d->mu);
+            return al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is still being created",
+                              row->id);
+        }
+        if ((rc = move_locked(sb, DM_STATE_DELETING, err)) < 0) {
             pthread_mutex_unlock(&d->mu);
             return rc;
         }
-        sb->state = DM_STATE_DELETING;
         bool busy = sb->refs > 0;
         pthread_mutex_unlock(&d->mu);
         struct al_err e2;

@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -405,6 +407,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's own messages go to the daemon's JSON log like everything else. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    al_log(AL_LOG_WARN, NULL, NULL, "libmicrohttpd: %s", msg);
+}
+
 /* Percent-decoding as MHD does it, except that a decoded NUL byte becomes DEL (0x7f): the
  * handlers see C strings, and a NUL would silently cut "/tmp/a%00/etc/shadow" to "/tmp/a".
  * DEL is a control character every path and name validator refuses (400). */
@@ -465,11 +478,11 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
                               host);
         }
         srv->tcp = MHD_start_daemon(
-            flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
-            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-            srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv,
-            MHD_OPTION_END);
+            flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, limit,
+            MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
         if (!srv->tcp) {
             free(srv);
             return al_err_set(err, AL_ERR_UNAVAILABLE, EADDRINUSE,
@@ -483,11 +496,12 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
             return fd;
         }
         srv->unix_path = strdup(cfg->unix_path);
-        srv->unx = MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
-                                    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                                    limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                    MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
+        srv->unx =
+            MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                             timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
         if (!srv->unx) {
             close(fd);
             api_server_free(srv);

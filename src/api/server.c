@@ -39,6 +39,7 @@ struct conn_ctx {
     struct api_match match;
     char *body;
     size_t len, cap, max;
+    size_t seen; /* body bytes received, kept or not */
     bool too_large;
     bool responded;
     int status;
@@ -306,6 +307,9 @@ static int begin(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err
 
 static int append_body(struct conn_ctx *cx, const char *data, size_t n)
 {
+    cx->seen += n;
+    if (cx->seen > cx->max + API_DISCARD_MAX)
+        return -EFBIG; /* a body without end: drop the connection */
     if (cx->too_large || cx->len + n > cx->max) {
         cx->too_large = true;
         return 0;

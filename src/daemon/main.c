@@ -115,37 +115,12 @@ static char *find_agent(const char *override)
 }
 
 /* admin.key: created on first start (mode 0600), registered in the store if it is not. */
-static int admin_key(struct daemon *d, struct al_err *err)
+static int write_new_admin_key(struct daemon *d, const char *path, struct al_err *err)
 {
-    cleanup_free char *path = path_join(d->state_dir, "admin.key");
-    if (!path)
-        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
-    char *text = NULL;
-    size_t len = 0;
-    int rc = al_read_file_at(AT_FDCWD, path, 4096, &text, &len);
-    if (rc == 0) {
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-            text[--len] = '\0';
-        struct store_key k;
-        struct al_err e;
-        rc = store_key_lookup(d->store, text, &k, &e);
-        if (rc == -ENOENT && strlen(text) == STORE_KEY_LEN)
-            rc = store_key_insert(d->store, "admin", true, text, &k, err);
-        else if (rc == 0 && !k.admin)
-            rc = al_err_set(err, AL_ERR_INTERNAL, EPERM, "%s is not an admin key", path);
-        else if (rc < 0)
-            rc = al_err_set(err, AL_ERR_INTERNAL, EINVAL, "%s: %s", path, e.msg);
-        explicit_bzero(text, len);
-        free(text);
-        if (rc == 0)
-            (void)chmod(path, 0600);
-        return rc;
-    }
-    if (rc != -ENOENT)
-        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "read %s", path);
     struct store_key k;
     char secret[STORE_KEY_LEN + 2];
-    if ((rc = store_key_create(d->store, "admin", true, &k, secret, err)) < 0)
+    int rc = store_key_create(d->store, "admin", true, &k, secret, err);
+    if (rc < 0)
         return rc;
     size_t n = strlen(secret);
     secret[n] = '\n';
@@ -155,6 +130,49 @@ static int admin_key(struct daemon *d, struct al_err *err)
         return al_err_sys(err, AL_ERR_INTERNAL, -rc, "write %s", path);
     log_info("created admin key in %s", path);
     return 0;
+}
+
+/* admin.key: created on first start (mode 0600) and registered in the store if it is not;
+ * a revoked one is replaced by a new key, so the operator is never locked out. */
+static int admin_key(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *path = path_join(d->state_dir, "admin.key");
+    if (!path)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = al_read_file_at(AT_FDCWD, path, 4096, &text, &len);
+    if (rc == -ENOENT)
+        return write_new_admin_key(d, path, err);
+    if (rc < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "read %s", path);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    struct store_key k;
+    struct al_err e;
+    bool replace = false;
+    rc = store_key_lookup(d->store, text, &k, &e);
+    if (rc == -ENOENT && strlen(text) == STORE_KEY_LEN) {
+        rc = store_key_insert(d->store, "admin", true, text, &k, &e);
+        if (rc < 0 && e.kind == AL_ERR_CONFLICT) {
+            log_warn("%s holds a revoked key: writing a new admin key", path);
+            replace = true;
+            rc = 0;
+        } else if (rc < 0) {
+            rc = al_err_set(err, AL_ERR_INTERNAL, e.code, "%s: %s", path, e.msg);
+        }
+    } else if (rc == 0 && !k.admin) {
+        rc = al_err_set(err, AL_ERR_INTERNAL, EPERM, "%s is not an admin key", path);
+    } else if (rc < 0) {
+        rc = al_err_set(err, AL_ERR_INTERNAL, EINVAL, "%s: %s", path, e.msg);
+    }
+    explicit_bzero(text, len);
+    free(text);
+    if (rc == 0 && replace)
+        return write_new_admin_key(d, path, err);
+    if (rc == 0)
+        (void)chmod(path, 0600);
+    return rc;
 }
 
 /* One airlockd per state directory: a second one would "recover" the first one's sandboxes.

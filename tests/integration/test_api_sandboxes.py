@@ -389,7 +389,7 @@ def test_concurrent_creates_and_execs(airlockd, group):
         t0 = time.time()
         [t.start() for t in ts]
         [t.join(60) for t in ts]
-        assert time.time() - t0 < 8
+        assert time.time() - t0 < 30
         for s in made:
             assert outs[s.id] == s.id + "\n"
     finally:

@@ -11,6 +11,7 @@
  */
 #define AL_LOG_COMPONENT "daemon"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,35 @@ static int move_locked(struct dm_sandbox *sb, enum dm_state to, struct al_err *e
     return rc;
 }
 
+static int set_state(struct daemon *d, const char *id, enum dm_state st, enum dm_reason r,
+                     struct al_err *err)
+{
+    return store_sandbox_set_state(d->store, id, dm_state_name(st), dm_reason_name(r), err);
+}
+
+/* Best effort: did the memory controller of the sandbox's cgroup OOM-kill anything?  The
+ * runtime names cgroups "<hierarchy>/airlock/<id>" (cgroup v2, or the v1 memory hierarchy). */
+static bool oom_killed(const char *id)
+{
+    static const char *const where[][2] = {
+        {"/sys/fs/cgroup", "memory.events"},
+        {"/sys/fs/cgroup/unified", "memory.events"},
+        {"/sys/fs/cgroup/memory", "memory.oom_control"},
+    };
+    for (size_t i = 0; i < AL_ARRAY_SIZE(where); i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/airlock/%s/%s", where[i][0], id, where[i][1]);
+        cleanup_free char *text = NULL;
+        size_t len = 0;
+        if (al_read_file_at(AT_FDCWD, path, 8192, &text, &len) < 0)
+            continue;
+        const char *p = strstr(text, "oom_kill ");
+        if (p && strtoull(p + 9, NULL, 10) > 0)
+            return true;
+    }
+    return false;
+}
+
 /* running -> failed when the agent channel is gone (d->mu held). */
 static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
 {
@@ -59,9 +89,10 @@ static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
     struct al_err e2;
     if (move_locked(sb, DM_STATE_FAILED, &e2) < 0)
         return;
-    if (store_sandbox_set_state(d->store, sb->id, "failed", "error", &e2) < 0)
+    enum dm_reason why = oom_killed(sb->id) ? DM_REASON_OOM_KILLED : DM_REASON_ERROR;
+    if (set_state(d, sb->id, DM_STATE_FAILED, why, &e2) < 0)
         log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
-    log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed");
+    log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed (%s)", dm_reason_name(why));
 }
 
 static void unlink_locked(struct daemon *d, struct dm_sandbox *sb)
@@ -95,12 +126,6 @@ json_t *dm_sandbox_json(const struct store_sandbox *s)
         s->image ? s->image : "", "imageDigest",
         s->digest[0] ? json_string(s->digest) : json_null(), "tier", s->tier, "labels",
         labels ? labels : json_object(), "createdAt", ts, "resources", res ? res : json_object());
-}
-
-static int set_state(struct daemon *d, const char *id, enum dm_state st, enum dm_reason r,
-                     struct al_err *err)
-{
-    return store_sandbox_set_state(d->store, id, dm_state_name(st), dm_reason_name(r), err);
 }
 
 static json_t *labels_merge(json_t *base, json_t *over)

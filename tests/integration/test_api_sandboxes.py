@@ -497,3 +497,27 @@ def test_stats(airlockd, sb):
     assert st == 200, r
     assert set(r) == {"memoryBytes", "cpuUsec", "pids", "diskBytes"}
     assert r["pids"] >= 1 and r["memoryBytes"] > 0 and r["cpuUsec"] > 0
+
+
+def test_oom_reason(airlockd):
+    """Filling memory-backed storage far beyond the memory limit: if that takes the sandbox
+    down (its agent OOM-killed), the typed reason says so."""
+    g = new_group(airlockd, resources={"memoryMiB": 64, "diskMiB": 1024})
+    try:
+        sb, _ = sandbox_or_skip(airlockd, g)
+        st, r = airlockd.api("POST", sb.base + "/exec", {
+            "command": ["sh", "-c", "head -c 400000000 /dev/zero > /fill; x=$(head -c 200000000 "
+                        "/dev/zero | tr '\\0' a); echo done"], "timeout": 120}, timeout=200)
+        for _ in range(20):
+            st2, s = airlockd.api("GET", sb.base)
+            if s["state"] != "running":
+                break
+            st3, _ = airlockd.api("POST", sb.base + "/exec", {"command": ["true"]})
+            time.sleep(0.2)
+        if s["state"] == "running":
+            assert sb.exec("echo alive")["stdout"] == "alive\n"
+            pytest.skip("the sandbox survived (its storage is not memory-backed)")
+        assert s["state"] == "failed" and s["reason"] == "oom_killed", s
+        sb.delete()
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)

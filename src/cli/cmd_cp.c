@@ -122,9 +122,11 @@ static bool remote_is_dir(json_t *st)
     return t && strcmp(t, "dir") == 0;
 }
 
-static int remote_mkdir(struct cp *cp, const char *rpath)
+static int remote_mkdir(struct cp *cp, const char *rpath, mode_t mode)
 {
-    cleanup_free char *url = files_url(cp, "mkdir", rpath, "&parents=true");
+    char extra[48];
+    snprintf(extra, sizeof(extra), "&parents=true&mode=%04o", (unsigned)(mode & 07777));
+    cleanup_free char *url = files_url(cp, "mkdir", rpath, extra);
     if (!url)
         return CLI_EXIT_API;
     struct cli_req req = {.method = "POST", .path = url, .body_fd = -1};
@@ -154,7 +156,12 @@ static int upload_tree(struct cp *cp, int dirfd, const char *local, const char *
         fprintf(stderr, "airlock: %s: too deeply nested\n", local);
         return CLI_EXIT_API;
     }
-    int rc = remote_mkdir(cp, rpath);
+    struct stat dst;
+    if (fstat(dirfd, &dst) < 0) {
+        fprintf(stderr, "airlock: %s: %s\n", local, strerror(errno));
+        return CLI_EXIT_API;
+    }
+    int rc = remote_mkdir(cp, rpath, dst.st_mode);
     if (rc)
         return rc;
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);

@@ -164,6 +164,8 @@ struct stream_state {
     struct cli_lines lines;
     json_t *exit_event;
     bool bad;
+    bool failed; /* an {"type":"error"} event: the command could not run */
+    char errmsg[512];
 };
 
 static int write_field(int fd, json_t *s)
@@ -194,6 +196,11 @@ static int on_event(void *ud, char *line, size_t len)
     if (strcmp(type, "exit") == 0) {
         json_decref(st->exit_event);
         st->exit_event = json_incref(ev);
+        return 0;
+    }
+    if (strcmp(type, "error") == 0) {
+        st->failed = true;
+        cli_api_error_message(500, line, len, st->errmsg, sizeof(st->errmsg));
         return 0;
     }
     if (st->ctx->json)
@@ -344,7 +351,8 @@ int cli_exec_in(struct cli_ctx *ctx, struct cli_args *a, const char *group, cons
         cli_lines_finish(&st.lines);
         cli_resp_free(&resp);
         if (!st.exit_event) {
-            fprintf(stderr, "airlock: the stream ended without an exit event\n");
+            fprintf(stderr, "airlock: %s\n",
+                    st.failed ? st.errmsg : "the stream ended without an exit event");
             return CLI_EXIT_API;
         }
         report_result(ctx, st.exit_event);

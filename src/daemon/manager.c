@@ -172,8 +172,9 @@ static int build(struct daemon *d, struct dm_sandbox *sb, int64_t slot, struct i
     sandbox_dir(d, sb->id, dir);
     if (mkdir(dir, 0711) < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "mkdir %s", dir);
-    char host[32];
+    char host[32], cache[PATH_MAX];
     snprintf(host, sizeof(host), "sb-%.12s", sb->id);
+    snprintf(cache, sizeof(cache), "%s/cache/disks", d->state_dir);
     struct rt_spec spec = {
         .id = sb->id,
         .layer_dirs = (const char *const *)info->layer_dirs,
@@ -185,6 +186,7 @@ static int build(struct daemon *d, struct dm_sandbox *sb, int64_t slot, struct i
         .user = info->config.user,
         .env = (const char *const *)info->config.env,
         .workdir = info->config.workdir,
+        .cache_dir = cache,
     };
     fill_limits(res, &spec.limits);
     struct rt_sandbox *rt = NULL;

@@ -36,6 +36,9 @@ struct rt_spec {
     const char *user;       /* "name", "uid" or "uid:gid"; NULL = root */
     const char *const *env; /* "K=V", NULL-terminated; may be NULL */
     const char *workdir;    /* default cwd; NULL = "/" */
+    /* host dir for runtime caches (ext4 templates of the writable layer).  NULL: the
+     * writable layer is a tmpfs, charged to the sandbox's memory (tests, rt-run). */
+    const char *cache_dir;
 };
 
 struct rt_exec_req {

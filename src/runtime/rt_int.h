@@ -87,6 +87,13 @@ int rt_landlock_apply(int abi);
 /* ---- the process setup (spawn.c) ----------------------------------------------------- */
 
 /* Everything the setup and PID 1 children need, computed before forking. */
+/* ---- the writable layer's disk (disk.c) ---------------------------------------------- */
+
+#define RT_DISK_DEV_MAX 32
+/* Sparse ext4 image of the tier's size and inode count in sandbox_dir, on a fresh loop device
+ * (autoclear).  Returns the owned loop fd, to be closed once the setup child mounted it. */
+int rt_disk_attach(const struct rt_spec *spec, char dev[RT_DISK_DEV_MAX], struct al_err *err);
+
 struct rt_plan {
     const char *sbdir;
     int nlayers;
@@ -108,6 +115,7 @@ struct rt_plan {
     const struct sock_fprog *seccomp;
     int landlock_abi;
     uint64_t nofile;
+    char rw_dev[RT_DISK_DEV_MAX]; /* loop device of the writable layer, "" = tmpfs */
 };
 
 /* What the children report on the report socket. */

@@ -315,6 +315,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         return r;
     }
     int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, go[2] = {-1, -1}, setup = -1, cgfd = -1;
+    int loop = -1;
     pid_t setup_pid = 0;
     r = rt_plan_init(plan, spec, &sb->cg);
     if (r < 0) {
@@ -323,6 +324,13 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     plan->seccomp = prog;
+    if (spec->cache_dir) {
+        loop = rt_disk_attach(spec, plan->rw_dev, err);
+        if (loop < 0) {
+            r = loop;
+            goto fail;
+        }
+    }
     plan->agent_fd = rt_agent_fd(spec->agent_path);
     if (plan->agent_fd == -ENOENT || plan->agent_fd == -EACCES || plan->agent_fd == -EINVAL) {
         r = al_err_sys(err, AL_ERR_INVALID, -plan->agent_fd, "sandbox %s: agent %s", spec->id,
@@ -388,6 +396,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     sb->ctl_fd = TAKE_FD(ctl[0]);
     r = read_reports(sb, rep[0], err);
+    if (loop >= 0) /* mounted by now (or never will be): the mount holds the device */
+        close(TAKE_FD(loop));
     if (r >= 0)
         r = rt_chan_start(sb, err);
     if (r >= 0)
@@ -420,6 +430,8 @@ fail:
     }
     if (cgfd >= 0)
         close(cgfd);
+    if (loop >= 0)
+        close(loop);
     if (plan->userns_fd >= 0)
         close(plan->userns_fd);
     if (plan->agent_fd >= 0)

@@ -236,10 +236,14 @@ int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
 
 /* ---- children (syscalls only from here on) -------------------------------------------- */
 
+/* In PID 1, once its fds are rearranged: where fail() reports (-1: p->report_fd). */
+static int child_report_fd = -1;
+
 static __attribute__((noreturn)) void fail(const struct rt_plan *p, int stage, int e)
 {
     struct rt_report rep = {.kind = RT_REPORT_FAIL, .stage = stage, .err = e ? e : EIO};
-    (void)!send(p->report_fd, &rep, sizeof(rep), MSG_NOSIGNAL);
+    (void)!send(child_report_fd >= 0 ? child_report_fd : p->report_fd, &rep, sizeof(rep),
+                MSG_NOSIGNAL);
     _exit(127);
 }
 
@@ -383,10 +387,12 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
     TRY(ST_PIVOT, chdir("/"));
     TRY(ST_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
     TRY(ST_LOOPBACK, loopback_up());
-    struct rlimit nofile = {p->nofile, p->nofile}, core = {0, 0};
-    TRY(ST_RLIMIT, setrlimit(RLIMIT_NOFILE, &nofile));
-    TRY(ST_RLIMIT, setrlimit(RLIMIT_CORE, &core));
-    /* fds: move ours out of the way, 0-2 = /dev/null, 3 = channel, the rest close on exec */
+    /* fds: 0-2 = /dev/null, 3 = channel, 4 = the report socket (close-on-exec: its EOF tells
+     * the daemon the exec happened); everything inherited from the daemon is closed now, so
+     * the NOFILE limit below never meets a table full of the daemon's fds */
+    int rep = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 10);
+    TRY(ST_FDS, rep);
+    child_report_fd = rep;
     int ctl = fcntl(p->ctl_fd, F_DUPFD_CLOEXEC, 10);
     TRY(ST_FDS, ctl);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -394,7 +400,12 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
     for (int fd = 0; fd < 3; fd++)
         TRY(ST_FDS, dup2(null, fd));
     TRY(ST_FDS, dup2(ctl, 3));
-    TRY(ST_FDS, syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC));
+    TRY(ST_FDS, dup3(rep, 4, O_CLOEXEC));
+    child_report_fd = 4;
+    TRY(ST_FDS, syscall(SYS_close_range, 5, ~0U, 0));
+    struct rlimit nofile = {p->nofile, p->nofile}, core = {0, 0};
+    TRY(ST_RLIMIT, setrlimit(RLIMIT_NOFILE, &nofile));
+    TRY(ST_RLIMIT, setrlimit(RLIMIT_CORE, &core));
     /* nothing of the daemon's signal state or umask reaches the agent */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
@@ -428,7 +439,10 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     TRY(ST_SCRATCH, mkdir("rw", 0755));
     TRY(ST_SCRATCH, mkdir("root", 0755));
     TRY(ST_SCRATCH, mkdir("lower", 0700));
-    TRY(ST_RW, mount("airlock-rw", "rw", "tmpfs", MS_NOSUID | MS_NODEV, p->rw_opts));
+    if (p->rw_dev[0])
+        TRY(ST_RW, mount(p->rw_dev, "rw", "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, ""));
+    else
+        TRY(ST_RW, mount("airlock-rw", "rw", "tmpfs", MS_NOSUID | MS_NODEV, p->rw_opts));
     TRY(ST_RW, mkdir("rw/upper", 0755));
     TRY(ST_RW, mkdir("rw/work", 0700));
     TRY(ST_RW, lchown("rw/upper", p->uid_base, p->uid_base));
@@ -463,9 +477,12 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
             fail(p, ST_CGROUP, n < 0 ? errno : ECANCELED);
     }
     TRY(ST_USERNS, setns(p->userns_fd, CLONE_NEWUSER));
-    TRY(ST_USERNS, setgroups(0, NULL));
-    TRY(ST_USERNS, setresgid(0, 0, 0));
-    TRY(ST_USERNS, setresuid(0, 0, 0));
+    /* raw syscalls: glibc's wrappers broadcast to every thread it believes exists (setxid),
+     * and after a raw clone3 of the multithreaded daemon those threads are not here: the
+     * wrapper would wait for them forever */
+    TRY(ST_USERNS, syscall(SYS_setgroups, 0, NULL));
+    TRY(ST_USERNS, syscall(SYS_setresgid, 0, 0, 0));
+    TRY(ST_USERNS, syscall(SYS_setresuid, 0, 0, 0));
     int flags =
         CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (unshare(flags | CLONE_NEWTIME) < 0)

@@ -177,6 +177,12 @@ def test_sandbox_create_exec_rm(cli, group, airlockd):
         assert r.returncode == 124, r
         r = cli("sandbox", "exec", group, sid, "--", "sh", "-c", "kill -9 $$")
         assert r.returncode == 137, r
+        for extra in ([], ["--stream"]):
+            r = cli("sandbox", "exec", group, sid, *extra, "--", "/nonexistent")
+            assert r.returncode == 127, (extra, r)
+            assert b"nonexistent" in r.stderr
+        r = cli("sandbox", "exec", group, sid, "--cwd", "relative", "--", "true")
+        assert r.returncode == 1 and b"InvalidArgument" in r.stderr
         # no "--": the words after GROUP ID are the command, options included
         r = cli("sandbox", "exec", group, sid, "echo", "--json")
         assert r.returncode == 0 and r.stdout == b"--json\n"
@@ -254,6 +260,10 @@ def test_cp_directories(cli, sandbox, tmp_path):
     r = cli("sandbox", "cp", sandbox.group, "%s:/tmp/up" % sandbox.id, str(out))
     assert r.returncode == 0, r.stderr
     assert (out / "a.txt").read_bytes() == b"A"
+    os.chmod(tree / "sub", 0o700)
+    r = cli("sandbox", "cp", sandbox.group, str(tree), "%s:/tmp/up2" % sandbox.id)
+    assert r.returncode == 0, r.stderr
+    assert sandbox.exec("stat -c %a /tmp/up2/sub")["stdout"].strip() == "700"
     assert (out / "sub" / "b.txt").read_bytes() == b"B"
 
 
@@ -369,5 +379,49 @@ def test_image_pull(cli, busybox_layout):  # noqa: F811
         assert r.returncode == 1 and r.stderr.startswith(b"airlock: "), r
         r = cli("image", "rm", "cli-pulled")
         assert r.returncode == 0, r.stderr
+        # the default name is the reference itself, with '/' and ':' in it
+        ref = reg.host + "/cli/bb:v1"
+        r = cli("image", "pull", ref, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["name"] == ref
+        r = cli("image", "rm", ref)
+        assert r.returncode == 0, r.stderr
+        r = cli("image", "ls", "--json")
+        assert ref not in [i["name"] for i in json.loads(r.stdout)["images"]]
     finally:
         reg.cleanup()
+
+
+def test_run_interrupted_deletes_its_sandbox(airlockd, group):
+    import signal
+    import time
+    p = subprocess.Popen([CLI, "--url", airlockd.url, "--key", airlockd.admin_key, "run", group,
+                          "--", "sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until the sandbox exists
+        st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
+        if [s for s in body["sandboxes"] if s["state"] == "running"]:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, (p.returncode, err)
+    st, body = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % group)
+    live = [s for s in body["sandboxes"] if s["state"] not in ("deleted", "deleting")]
+    assert live == [], live
+
+
+def test_exec_stream_is_incremental(airlockd, sandbox):
+    import time
+    p = subprocess.Popen([CLI, "--url", airlockd.url, "--key", airlockd.admin_key, "sandbox",
+                          "exec", sandbox.group, sandbox.id, "--stream", "--", "sh", "-c",
+                          "echo first; sleep 3; echo second"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    t0 = time.time()
+    line = p.stdout.readline()
+    t_first = time.time() - t0
+    rest, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert line == b"first\n" and rest == b"second\n"
+    assert t_first < 2.5, "first line arrived only after %.1fs: not streamed" % t_first

@@ -271,7 +271,9 @@ static void *exec_thread(void *arg)
         rt_exec_result_free(&res);
     }
     api_stream_finish(j->stream);
+    struct daemon *d = j->d;
     exec_job_free(j);
+    dm_job_end(d);
     return NULL;
 }
 
@@ -310,9 +312,11 @@ int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, stru
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        dm_job_start(d);
         rc = j->stream ? pthread_create(&t, &attr, exec_thread, j) : ENOMEM;
         pthread_attr_destroy(&attr);
         if (rc != 0) {
+            dm_job_end(d);
             dm_sandbox_release(d, j->sb);
             if (consumer) {
                 api_stream_finish(consumer);

@@ -262,7 +262,9 @@ static void *pull_thread(void *arg)
         }
     }
     api_stream_finish(j->stream);
+    struct daemon *d = j->d;
     pull_job_free(j);
+    dm_job_end(d);
     return NULL;
 }
 
@@ -339,9 +341,11 @@ int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    dm_job_start(d);
     rc = pthread_create(&t, &attr, pull_thread, j);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        dm_job_end(d);
         api_stream_finish(consumer);
         api_stream_close_consumer(consumer);
         j->stream = NULL;

@@ -346,6 +346,11 @@ int main(int argc, char **argv)
     dm_reaper_stop(&d);
     dm_shutdown(&d);
     api_server_free(d.api);
+    if (!dm_jobs_wait(&d, 10000)) {
+        /* an image pull still running: leave its store to the process exit */
+        log_warn("background jobs still running at exit");
+        return 0;
+    }
     img_store_free(d.images);
     store_free(d.store);
     log_info("stopped");

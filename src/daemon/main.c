@@ -316,7 +316,7 @@ int main(int argc, char **argv)
         .port = port,
         .unix_path = sock,
         .max_connections = 512,
-        .per_ip_limit = 128,
+        .per_ip_limit = 256,
         .timeout_s = 600,
         .redact = {d.state_dir, img_builtin_cache_dir()},
     };

@@ -350,3 +350,18 @@ def test_endless_chunked_body_is_cut(airlockd):
     assert cut, "the daemon read %d bytes of an oversized body" % sent
     st, _ = airlockd.api("GET", "/healthz", key="")
     assert st == 200
+
+
+def test_many_parallel_requests(airlockd):
+    import threading
+    results = []
+
+    def one():
+        try:
+            results.append(airlockd.api("GET", "/v1/sandboxgroups")[0])
+        except OSError as e:
+            results.append(repr(e))
+    ts = [threading.Thread(target=one) for _ in range(150)]
+    [t.start() for t in ts]
+    [t.join(60) for t in ts]
+    assert results.count(200) == 150, [r for r in results if r != 200][:5]

@@ -48,6 +48,7 @@ struct daemon {
     pthread_cond_t cv;
     struct dm_sandbox *sandboxes;
     bool stopping;
+    int jobs;                   /* background threads (streamed execs and pulls), under mu */
     pthread_mutex_t builtin_mu; /* serialises built-in image imports */
     pthread_t reaper;
     bool reaper_started;
@@ -80,6 +81,12 @@ json_t *dm_sandbox_json(const struct store_sandbox *s);
 void dm_rfc3339(int64_t t, char out[32]);
 /* Count live sandboxes per state (for metrics). */
 void dm_sandbox_counts(struct daemon *d, unsigned counts[DM_STATE_COUNT]);
+
+/* Background job accounting: start before pthread_create (undo with dm_job_end on failure),
+ * end as the thread's last act.  dm_jobs_wait waits up to timeout_ms for all to end. */
+void dm_job_start(struct daemon *d);
+void dm_job_end(struct daemon *d);
+bool dm_jobs_wait(struct daemon *d, long long timeout_ms);
 
 /* ---- images (images.c) ---- */
 /* Name -> image: the tenant's, else built-in (imported on first use). */
@@ -117,6 +124,8 @@ int dm_h_sandbox_get(void *ud, struct api_request *req, struct api_response *res
                      struct al_err *err);
 int dm_h_sandbox_delete(void *ud, struct api_request *req, struct api_response *resp,
                         struct al_err *err);
+int dm_h_sandbox_stats(void *ud, struct api_request *req, struct api_response *resp,
+                       struct al_err *err);
 int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);
 int dm_h_file_put(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);
 int dm_h_file_get(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);

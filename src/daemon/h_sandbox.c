@@ -129,6 +129,27 @@ int dm_h_sandbox_delete(void *ud, struct api_request *req, struct api_response *
     return api_reply_empty(resp, 204);
 }
 
+int dm_h_sandbox_stats(void *ud, struct api_request *req, struct api_response *resp,
+                       struct al_err *err)
+{
+    struct daemon *d = ud;
+    int rc = dm_check_path(req, true, err);
+    if (rc < 0)
+        return rc;
+    struct dm_sandbox *sb;
+    if ((rc = dm_sandbox_acquire(d, req->who.tenant, req->params[0], req->params[1], &sb, err)) < 0)
+        return rc;
+    struct rt_stats st = {0};
+    rc = rt_sandbox_stats(sb->rt, &st, err);
+    dm_sandbox_release(d, sb);
+    if (rc < 0)
+        return rc;
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "memoryBytes", (json_int_t)st.memory_bytes,
+                          "cpuUsec", (json_int_t)st.cpu_usec, "pids", (json_int_t)st.pids,
+                          "diskBytes", (json_int_t)st.disk_bytes);
+    return o ? api_reply_json(resp, 200, o) : oom(err);
+}
+
 /* ---- exec ---- */
 
 struct exec_job {
@@ -173,12 +194,19 @@ static json_t *text_json(const char *buf, size_t len)
     return s ? json_stringn(s, n) : NULL;
 }
 
-static json_t *exit_json(const struct rt_exec_result *r)
+static json_t *exit_json(const char *type, const struct rt_exec_result *r)
 {
-    return json_pack("{s:i,s:i,s:b,s:b,s:b,s:I}", "exitCode", r->exit_code, "signal", r->signal,
-                     "timedOut", r->timed_out, "stdoutTruncated", r->stdout_truncated,
-                     "stderrTruncated", r->stderr_truncated, "durationMs",
-                     (json_int_t)r->duration_ms);
+    json_t *o =
+        json_pack("{s:i,s:i,s:b,s:b,s:b,s:I}", "exitCode", r->exit_code, "signal", r->signal,
+                  "timedOut", r->timed_out, "stdoutTruncated", r->stdout_truncated,
+                  "stderrTruncated", r->stderr_truncated, "durationMs", (json_int_t)r->duration_ms);
+    if (!o || !type)
+        return o;
+    json_t *ev = json_pack("{s:s}", "type", type);
+    if (ev)
+        json_object_update(ev, o);
+    json_decref(o);
+    return ev;
 }
 
 static int emit(struct api_stream *s, json_t *o)
@@ -231,20 +259,21 @@ static void *exec_thread(void *arg)
     dm_sandbox_release(j->d, j->sb);
     if (rc < 0) {
         json_t *e = api_error_json(&err);
-        if (e)
-            json_object_set_new(e, "type", json_string("error"));
-        emit(j->stream, e);
+        json_t *ev =
+            e ? json_pack("{s:s,s:O}", "type", "error", "error", json_object_get(e, "error"))
+              : NULL;
+        json_decref(e);
+        emit(j->stream, ev);
     } else {
         emit_chunk(j, 1, NULL, 0, true);
         emit_chunk(j, 2, NULL, 0, true);
-        json_t *o = exit_json(&res);
-        if (o)
-            json_object_set_new(o, "type", json_string("exit"));
-        emit(j->stream, o);
+        emit(j->stream, exit_json("exit", &res));
         rt_exec_result_free(&res);
     }
     api_stream_finish(j->stream);
+    struct daemon *d = j->d;
     exec_job_free(j);
+    dm_job_end(d);
     return NULL;
 }
 
@@ -283,9 +312,11 @@ int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, stru
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        dm_job_start(d);
         rc = j->stream ? pthread_create(&t, &attr, exec_thread, j) : ENOMEM;
         pthread_attr_destroy(&attr);
         if (rc != 0) {
+            dm_job_end(d);
             dm_sandbox_release(d, j->sb);
             if (consumer) {
                 api_stream_finish(consumer);
@@ -307,7 +338,7 @@ int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, stru
     exec_job_free(j);
     if (rc < 0)
         return al_err_wrap(err, "exec");
-    json_t *o = exit_json(&res);
+    json_t *o = exit_json(NULL, &res);
     if (o) {
         json_object_set_new(o, "stdout", text_json(res.out, res.out_len));
         json_object_set_new(o, "stderr", text_json(res.err, res.err_len));

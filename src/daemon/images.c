@@ -245,22 +245,26 @@ static void *pull_thread(void *arg)
     struct al_err err = {0};
     if (do_pull(j, &err) < 0) {
         json_t *e = api_error_json(&err);
-        if (e)
-            json_object_set_new(e, "type", json_string("error"));
-        stream_json(j->stream, e);
+        stream_json(j->stream, e ? json_pack("{s:s,s:O}", "type", "error", "error",
+                                             json_object_get(e, "error"))
+                                 : NULL);
+        json_decref(e);
     } else {
         struct store_image im;
         if (store_image_get(j->d->store, j->tenant, j->name, &im, &err) == 0) {
             json_t *o = image_json(&im);
             store_image_clear(&im);
-            if (o) {
-                json_object_set_new(o, "type", json_string("image"));
-                stream_json(j->stream, o);
-            }
+            json_t *ev = o ? json_pack("{s:s}", "type", "image") : NULL;
+            if (ev)
+                json_object_update(ev, o);
+            json_decref(o);
+            stream_json(j->stream, ev);
         }
     }
     api_stream_finish(j->stream);
+    struct daemon *d = j->d;
     pull_job_free(j);
+    dm_job_end(d);
     return NULL;
 }
 
@@ -337,9 +341,11 @@ int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    dm_job_start(d);
     rc = pthread_create(&t, &attr, pull_thread, j);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        dm_job_end(d);
         api_stream_finish(consumer);
         api_stream_close_consumer(consumer);
         j->stream = NULL;

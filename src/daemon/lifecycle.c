@@ -215,3 +215,37 @@ void dm_reaper_stop(struct daemon *d)
     pthread_join(d->reaper, NULL);
     d->reaper_started = false;
 }
+
+void dm_job_start(struct daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->jobs++;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void dm_job_end(struct daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->jobs--;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+bool dm_jobs_wait(struct daemon *d, long long timeout_ms)
+{
+    long long deadline = al_now_ms() + timeout_ms;
+    pthread_mutex_lock(&d->mu);
+    while (d->jobs > 0 && al_now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    bool done = d->jobs == 0;
+    pthread_mutex_unlock(&d->mu);
+    return done;
+}

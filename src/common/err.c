@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static void vset(struct al_err *err, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vset(struct al_err *err, const char *fmt,
+                                                       va_list ap)
 {
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }

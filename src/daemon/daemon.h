@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "common/err.h"
+#include "daemon/env.h"
 #include "daemon/state.h"
 #include "image/img.h"
 #include "policy/policy.h"
@@ -84,10 +85,6 @@ void dm_sandbox_counts(struct daemon *d, unsigned counts[DM_STATE_COUNT]);
 /* Name -> image: the tenant's, else built-in (imported on first use). */
 int dm_image_resolve(struct daemon *d, const char *tenant, const char *name, struct img_info *ret,
                      struct al_err *err);
-
-/* ---- env merging (manager.c) ---- */
-/* base then over; a later "K=" replaces an earlier one.  NULL-terminated, caller frees. */
-char **dm_env_merge(char *const *base, char *const *over);
 
 /* ---- handlers ---- */
 /* {group} and {id} of a request path: 400 for a malformed group name, 404 for a malformed

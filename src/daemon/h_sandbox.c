@@ -43,9 +43,10 @@ int dm_h_sandbox_create(void *ud, struct api_request *req, struct api_response *
     int rc = dm_check_path(req, false, err);
     if (rc < 0)
         return rc;
-    cleanup_json json_t *j = api_body_json(req, err);
+    /* no body at all means {} */
+    cleanup_json json_t *j = req->body_len == 0 ? json_object() : api_body_json(req, err);
     if (!j)
-        return -err->code;
+        return req->body_len == 0 ? oom(err) : -err->code;
     struct policy_sandbox_create c;
     rc = policy_sandbox_create_decode(j, &c, err);
     if (rc == 0)
@@ -172,12 +173,19 @@ static json_t *text_json(const char *buf, size_t len)
     return s ? json_stringn(s, n) : NULL;
 }
 
-static json_t *exit_json(const struct rt_exec_result *r)
+static json_t *exit_json(const char *type, const struct rt_exec_result *r)
 {
-    return json_pack("{s:i,s:i,s:b,s:b,s:b,s:I}", "exitCode", r->exit_code, "signal", r->signal,
-                     "timedOut", r->timed_out, "stdoutTruncated", r->stdout_truncated,
-                     "stderrTruncated", r->stderr_truncated, "durationMs",
-                     (json_int_t)r->duration_ms);
+    json_t *o =
+        json_pack("{s:i,s:i,s:b,s:b,s:b,s:I}", "exitCode", r->exit_code, "signal", r->signal,
+                  "timedOut", r->timed_out, "stdoutTruncated", r->stdout_truncated,
+                  "stderrTruncated", r->stderr_truncated, "durationMs", (json_int_t)r->duration_ms);
+    if (!o || !type)
+        return o;
+    json_t *ev = json_pack("{s:s}", "type", type);
+    if (ev)
+        json_object_update(ev, o);
+    json_decref(o);
+    return ev;
 }
 
 static int emit(struct api_stream *s, json_t *o)
@@ -230,16 +238,15 @@ static void *exec_thread(void *arg)
     dm_sandbox_release(j->d, j->sb);
     if (rc < 0) {
         json_t *e = api_error_json(&err);
-        if (e)
-            json_object_set_new(e, "type", json_string("error"));
-        emit(j->stream, e);
+        json_t *ev =
+            e ? json_pack("{s:s,s:O}", "type", "error", "error", json_object_get(e, "error"))
+              : NULL;
+        json_decref(e);
+        emit(j->stream, ev);
     } else {
         emit_chunk(j, 1, NULL, 0, true);
         emit_chunk(j, 2, NULL, 0, true);
-        json_t *o = exit_json(&res);
-        if (o)
-            json_object_set_new(o, "type", json_string("exit"));
-        emit(j->stream, o);
+        emit(j->stream, exit_json("exit", &res));
         rt_exec_result_free(&res);
     }
     api_stream_finish(j->stream);
@@ -306,7 +313,7 @@ int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, stru
     exec_job_free(j);
     if (rc < 0)
         return al_err_wrap(err, "exec");
-    json_t *o = exit_json(&res);
+    json_t *o = exit_json(NULL, &res);
     if (o) {
         json_object_set_new(o, "stdout", text_json(res.out, res.out_len));
         json_object_set_new(o, "stderr", text_json(res.err, res.err_len));

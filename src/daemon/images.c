@@ -245,18 +245,20 @@ static void *pull_thread(void *arg)
     struct al_err err = {0};
     if (do_pull(j, &err) < 0) {
         json_t *e = api_error_json(&err);
-        if (e)
-            json_object_set_new(e, "type", json_string("error"));
-        stream_json(j->stream, e);
+        stream_json(j->stream, e ? json_pack("{s:s,s:O}", "type", "error", "error",
+                                             json_object_get(e, "error"))
+                                 : NULL);
+        json_decref(e);
     } else {
         struct store_image im;
         if (store_image_get(j->d->store, j->tenant, j->name, &im, &err) == 0) {
             json_t *o = image_json(&im);
             store_image_clear(&im);
-            if (o) {
-                json_object_set_new(o, "type", json_string("image"));
-                stream_json(j->stream, o);
-            }
+            json_t *ev = o ? json_pack("{s:s}", "type", "image") : NULL;
+            if (ev)
+                json_object_update(ev, o);
+            json_decref(o);
+            stream_json(j->stream, ev);
         }
     }
     api_stream_finish(j->stream);

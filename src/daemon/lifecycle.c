@@ -122,7 +122,18 @@ static bool is_zombie_child(pid_t pid, pid_t self)
     return state == 'Z' && ppid == self;
 }
 
-static void reap_orphans(struct zombie *z, size_t *nz)
+/* Is pid the PID 1 of a sandbox the runtime still holds (the runtime reaps those)? */
+static bool is_sandbox_init(struct daemon *d, pid_t pid)
+{
+    bool found = false;
+    pthread_mutex_lock(&d->mu);
+    for (struct dm_sandbox *s = d->sandboxes; s && !found; s = s->next)
+        found = s->rt && rt_sandbox_pid(s->rt) == pid;
+    pthread_mutex_unlock(&d->mu);
+    return found;
+}
+
+static void reap_orphans(struct daemon *d, struct zombie *z, size_t *nz)
 {
     pid_t self = getpid();
     time_t now = time(NULL);
@@ -135,7 +146,8 @@ static void reap_orphans(struct zombie *z, size_t *nz)
     while ((de = readdir(proc)) && ns < ZOMBIES_MAX) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0 || !is_zombie_child((pid_t)pid, self))
+        if (*end || pid <= 0 || !is_zombie_child((pid_t)pid, self) ||
+            is_sandbox_init(d, (pid_t)pid))
             continue;
         time_t since = now;
         for (size_t i = 0; i < *nz; i++)
@@ -175,7 +187,7 @@ static void *reaper_main(void *arg)
         pthread_mutex_unlock(&reaper_mu);
         dm_reaper_tick(d);
         if (++tick % 2 == 0)
-            reap_orphans(z, &nz);
+            reap_orphans(d, z, &nz);
         pthread_mutex_lock(&reaper_mu);
     }
     pthread_mutex_unlock(&reaper_mu);

@@ -29,41 +29,6 @@ static int oom(struct al_err *err)
     return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
-char **dm_env_merge(char *const *base, char *const *over)
-{
-    size_t n = 0;
-    for (char *const *e = base; e && *e; e++)
-        n++;
-    for (char *const *e = over; e && *e; e++)
-        n++;
-    char **out = calloc(n + 1, sizeof(char *));
-    if (!out)
-        return NULL;
-    size_t k = 0;
-    char *const *lists[2] = {base, over};
-    for (int l = 0; l < 2; l++)
-        for (char *const *e = lists[l]; e && *e; e++) {
-            const char *eq = strchr(*e, '=');
-            size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
-            size_t i = 0;
-            for (; i < k; i++)
-                if (strncmp(out[i], *e, klen) == 0 && out[i][klen] == '=')
-                    break;
-            char *dup = strdup(*e);
-            if (!dup) {
-                al_strv_free(out);
-                return NULL;
-            }
-            if (i < k) {
-                free(out[i]);
-                out[i] = dup;
-            } else {
-                out[k++] = dup;
-            }
-        }
-    return out;
-}
-
 static void sandbox_dir(struct daemon *d, const char *id, char out[PATH_MAX])
 {
     snprintf(out, PATH_MAX, "%s/%s", d->sandboxes_dir, id);
@@ -393,9 +358,9 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
         pthread_mutex_lock(&d->mu);
         while (sb->refs > 0)
             pthread_cond_wait(&d->cv, &d->mu);
+        struct rt_sandbox *rt = TAKE_PTR(sb->rt);
         pthread_mutex_unlock(&d->mu);
-        rc = sb->rt ? rt_sandbox_destroy(sb->rt, &e2) : 0;
-        sb->rt = NULL;
+        rc = rt ? rt_sandbox_destroy(rt, &e2) : 0;
         if (rc < 0) {
             log_sb(AL_LOG_WARN, row->id, "destroy: %s; cleaning up as stale", e2.msg);
             if (rt_cleanup_stale(row->id, dir, &e2) < 0)

@@ -214,7 +214,9 @@ static int do_entry(struct unpack *u, struct img_tar *t, const struct img_tar_en
     if (path[0] == '\0') { /* the root itself */
         if (e->type != IMG_TAR_DIR)
             return al_err_set(err, AL_ERR_INVALID, EINVAL, "layer root entry is not a directory");
-        (void)fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid);
+        if (fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid) < 0) {
+            /* best effort: the layer root keeps root ownership */
+        }
         (void)fchmod(u->root_fd, clean_mode(e->mode, true));
         return 0;
     }

@@ -28,11 +28,14 @@ static int setup(void **state)
     fclose(f);
     /* planted escapes */
     snprintf(p, sizeof(p), "%s/up", root);
-    symlink("../../../../../../etc", p);
+    if (symlink("../../../../../../etc", p) < 0)
+        return -1;
     snprintf(p, sizeof(p), "%s/abs", root);
-    symlink("/etc/hostname", p);
+    if (symlink("/etc/hostname", p) < 0)
+        return -1;
     snprintf(p, sizeof(p), "%s/self", root);
-    symlink("/proc/self/root/etc/hostname", p);
+    if (symlink("/proc/self/root/etc/hostname", p) < 0)
+        return -1;
     root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     return root_fd < 0 ? -1 : 0;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "agent/users.h"
 #include "common/err.h"
 #include "common/proto.h"
@@ -33,10 +35,12 @@ struct agent {
     int ctl_fd;
     int sig_fd;
     int root_fd;                    /* file ops and passwd lookups resolve inside it */
+    int null_fd;                    /* /dev/null, opened before any user code ran */
     bool privileged;                /* started with capabilities (the real PID 1 case) */
     gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
     size_t ngroups;
-    bool is_init; /* getpid() == 1 */
+    bool is_init;          /* getpid() == 1 */
+    bool setgroups_denied; /* /proc/self/setgroups says "deny" */
     const char *workdir;
     const char *user_spec; /* default user, NULL = the agent's own uid */
     char **image_env;      /* from --env */
@@ -59,6 +63,8 @@ int agent_send(struct agent *a, uint16_t type, uint16_t flags, uint32_t id, cons
 /* Send a json_t (consumed). */
 int agent_send_json(struct agent *a, uint16_t type, uint32_t id, void *json_obj);
 int agent_send_error(struct agent *a, uint32_t id, const struct al_err *err);
+/* A JSON string for a message; bytes that are not UTF-8 become '?'.  Never NULL but on ENOMEM. */
+json_t *agent_json_text(const char *s);
 bool agent_outq_full(const struct agent *a);
 /* Read /etc/passwd and /etc/group from the root and resolve spec (NULL = default user). */
 int agent_resolve_user(struct agent *a, const char *spec, struct agent_user *ret,

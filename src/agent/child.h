@@ -32,6 +32,7 @@ struct agent_child_args {
     int tty_fd;                /* pty slave to make the controlling terminal, or -1 */
     int report_fd;
     bool privileged;
+    bool setgroups_denied;
 };
 
 __attribute__((noreturn)) void agent_child_run(const struct agent_child_args *c);

@@ -196,7 +196,8 @@ static pid_t spawn(struct agent_child_args *c, int *ret_exec_err, struct al_err 
         }
         /* the child exits 125; the SIGCHLD handler reaps it */
         return al_err_sys(err, rep.err == ENOENT ? AL_ERR_NOT_FOUND : AL_ERR_INVALID,
-                          rep.err ? rep.err : EIO, "%s %s", agent_child_stage_name(rep.stage),
+                          rep.err ? rep.err : EIO, "%s%s%s", agent_child_stage_name(rep.stage),
+                          rep.stage == AGENT_STAGE_CHDIR ? " " : "",
                           rep.stage == AGENT_STAGE_CHDIR ? c->cwd : "");
     }
     return pid;
@@ -209,7 +210,6 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     struct exec_req r = {0};
     cleanup_strv char **envp = NULL;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, master = -1, slave = -1;
-    int nullfd = -1;
     struct agent_exec *e = NULL;
 
     if (!j || exec_req_decode(j, &r, &err) < 0)
@@ -222,7 +222,10 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
         al_err_set(&err, AL_ERR_LIMIT, EAGAIN, "EXEC: too many running execs");
         goto fail;
     }
-    struct agent_child_args c = {.argv = r.argv, .tty_fd = -1, .privileged = a->privileged};
+    struct agent_child_args c = {.argv = r.argv,
+                                 .tty_fd = -1,
+                                 .privileged = a->privileged,
+                                 .setgroups_denied = a->setgroups_denied};
     if (agent_resolve_user(a, r.user ? r.user : a->user_spec, &c.user, &err) < 0)
         goto fail;
     int rc = build_env(a, &r, &c.user, &envp);
@@ -253,12 +256,7 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
             }
             c.in_fd = in[0];
         } else {
-            nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (nullfd < 0) {
-                al_err_sys(&err, AL_ERR_UNAVAILABLE, errno, "EXEC: open /dev/null");
-                goto fail;
-            }
-            c.in_fd = nullfd;
+            c.in_fd = a->null_fd; /* opened at startup: user code may replace /dev/null */
         }
     }
 
@@ -282,7 +280,6 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     int exec_err = 0;
     pid_t pid = spawn(&c, &exec_err, &err);
     close_fd(&slave);
-    close_fd(&nullfd);
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&errp[1]);
@@ -324,7 +321,6 @@ fail:
     close_fd(&errp[1]);
     close_fd(&master);
     close_fd(&slave);
-    close_fd(&nullfd);
     free(e);
     exec_req_free(&r);
     agent_send_error(a, f->id, &err);

@@ -92,14 +92,16 @@ static void result_error(struct agent *a, uint32_t id, int code, const char *wha
 {
     char msg[512];
     snprintf(msg, sizeof(msg), "%s %.256s: %s", what, path, strerror(code));
-    agent_send_json(a, AL_MSG_RESULT, id,
-                    json_pack("{s:{s:i,s:s}}", "error", "errno", code, "message", msg));
+    agent_send_json(
+        a, AL_MSG_RESULT, id,
+        json_pack("{s:{s:i,s:o}}", "error", "errno", code, "message", agent_json_text(msg)));
 }
 
 static void result_msg(struct agent *a, uint32_t id, int code, const char *msg)
 {
-    agent_send_json(a, AL_MSG_RESULT, id,
-                    json_pack("{s:{s:i,s:s}}", "error", "errno", code, "message", msg));
+    agent_send_json(
+        a, AL_MSG_RESULT, id,
+        json_pack("{s:{s:i,s:o}}", "error", "errno", code, "message", agent_json_text(msg)));
 }
 
 static void result_ok_size(struct agent *a, uint32_t id, uint64_t size)
@@ -520,6 +522,21 @@ static void op_mkdir(struct agent *a, uint32_t id, const char *path, json_t *j)
     agent_send_json(a, AL_MSG_RESULT, id, json_pack("{s:b}", "ok", 1));
 }
 
+/* A directory on another mount than its parent (st_dev, or the mount id where statx has
+ * it: bind mounts of the same filesystem share st_dev). */
+static bool is_mount_point(int dfd, const char *name, const struct stat *st)
+{
+    struct stat pst;
+    if (fstat(dfd, &pst) < 0 || pst.st_dev != st->st_dev)
+        return true;
+    struct statx a, b;
+    if (statx(dfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) == 0 &&
+        statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &b) == 0 &&
+        (a.stx_mask & b.stx_mask & STATX_MNT_ID))
+        return a.stx_mnt_id != b.stx_mnt_id;
+    return false;
+}
+
 static void op_remove(struct agent *a, uint32_t id, const char *path, json_t *j)
 {
     bool recursive = false;
@@ -533,6 +550,8 @@ static void op_remove(struct agent *a, uint32_t id, const char *path, json_t *j)
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return result_error(a, id, errno, "remove", path);
+    if (S_ISDIR(st.st_mode) && is_mount_point(dfd, name, &st))
+        return result_msg(a, id, EBUSY, "remove: refusing to remove a mount point");
     int rc = 0;
     if (!S_ISDIR(st.st_mode))
         rc = unlinkat(dfd, name, 0) < 0 ? -errno : 0;

@@ -83,6 +83,8 @@ int agent_send(struct agent *a, uint16_t type, uint16_t flags, uint32_t id, cons
                size_t json_len, const void *data, size_t data_len)
 {
     uint8_t hdr[AL_PROTO_HDR_LEN];
+    if (!a->connected)
+        return 0; /* --channel mode, host away: nobody to tell */
     if (json_len > UINT32_MAX || data_len > UINT32_MAX)
         return -EMSGSIZE;
     int rc = al_frame_header_encode(hdr, type, flags, id, (uint32_t)json_len, (uint32_t)data_len);
@@ -109,6 +111,20 @@ int agent_send(struct agent *a, uint16_t type, uint16_t flags, uint32_t id, cons
     return 0;
 }
 
+json_t *agent_json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* not UTF-8 (a bounded %.Ns can cut a character): keep the ASCII */
+    char buf[AL_ERR_MSG_MAX];
+    size_t n = 0;
+    for (; *s && n < sizeof(buf) - 1; s++)
+        buf[n++] = (unsigned char)*s < 0x80 ? *s : '?';
+    buf[n] = '\0';
+    return json_string(buf);
+}
+
 int agent_send_json(struct agent *a, uint16_t type, uint32_t id, void *json_obj)
 {
     json_t *j = json_obj;
@@ -124,9 +140,9 @@ int agent_send_json(struct agent *a, uint16_t type, uint32_t id, void *json_obj)
 int agent_send_error(struct agent *a, uint32_t id, const struct al_err *err)
 {
     int code = err->code ? err->code : EIO;
-    return agent_send_json(
-        a, AL_MSG_ERROR, id,
-        json_pack("{s:i,s:s}", "errno", code, "message", err->msg[0] ? err->msg : strerror(code)));
+    return agent_send_json(a, AL_MSG_ERROR, id,
+                           json_pack("{s:i,s:o}", "errno", code, "message",
+                                     agent_json_text(err->msg[0] ? err->msg : strerror(code))));
 }
 
 /* Write what the channel takes now.  Returns -errno when the channel is broken. */
@@ -384,6 +400,15 @@ static int ensure_stdio(void)
     return 0;
 }
 
+static bool setgroups_denied(void)
+{
+    char buf[16] = {0};
+    cleanup_close int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
+        return false;
+    return strncmp(buf, "deny", 4) == 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: airlock-init [--channel PATH] [--workdir DIR] [--user SPEC] "
@@ -392,7 +417,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1};
+    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1, .null_fd = -1};
     const char *channel = NULL, *root = "/";
     size_t nenv = 0;
     static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
@@ -479,7 +504,15 @@ int main(int argc, char **argv)
         log_error("open root %s: %s", root, strerror(errno));
         return 1;
     }
+    a.null_fd = open("/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    struct stat nst;
+    if (a.null_fd < 0 || fstat(a.null_fd, &nst) < 0 || !S_ISCHR(nst.st_mode)) {
+        log_error("/dev/null is missing or not a device");
+        return 1;
+    }
+    al_fd_nonblock(a.null_fd, false);
     a.privileged = agent_caps_any_effective();
+    a.setgroups_denied = setgroups_denied();
     int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
     a.ngroups = ng > 0 ? (size_t)ng : 0;
     if (gethostname(a.hostname, sizeof(a.hostname) - 1) < 0)
@@ -493,6 +526,7 @@ int main(int argc, char **argv)
     }
     run_loop(&a);
     close(a.root_fd);
+    close(a.null_fd);
     close(a.sig_fd);
     close(a.ctl_fd);
     free(a.image_env);

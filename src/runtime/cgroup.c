@@ -467,7 +467,10 @@ int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret)
     int p = cg->idx[RT_CG_PIDS];
     if (p >= 0 && read_u64_at(cg->dirs[p], "pids.current", &v) == 0)
         ret->pids = (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
+    int c = cg->idx[RT_CG_CPU];
     if (cg->v2 >= 0 && read_key_at(cg->dirs[cg->v2], "cpu.stat", "usage_usec", &v) == 0)
         ret->cpu_usec = v;
+    else if (c >= 0 && !cg->is_v2[c] && read_u64_at(cg->dirs[c], "cpuacct.usage", &v) == 0)
+        ret->cpu_usec = v / 1000; /* v1 with cpu,cpuacct co-mounted */
     return 0;
 }

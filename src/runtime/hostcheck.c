@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@ int rt_host_check(struct al_err *err)
     const struct sock_fprog *prog;
     if ((r = rt_seccomp_prog(&prog, err)) < 0)
         return r;
+    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0)
+        return al_err_sys(err, AL_ERR_UNAVAILABLE, errno, "namespace backend: seccomp filters");
     cleanup_free char *fss = NULL;
     size_t n;
     if (al_read_file_at(AT_FDCWD, "/proc/filesystems", 65536, &fss, &n) < 0 ||

@@ -175,6 +175,10 @@ int rt_file_read(struct rt_sandbox *sb, const char *path, uint64_t max_bytes, rt
                  void *ud, struct al_err *err)
 {
     cleanup_json json_t *j = file_req("read", path);
+    if (max_bytes)
+        json_object_set_new(
+            j, "maxBytes",
+            json_integer((json_int_t)(max_bytes > INT64_MAX ? INT64_MAX : max_bytes)));
     return file_op(sb, j, NULL, 0, fn, ud, max_bytes ? max_bytes : UINT64_MAX, NULL, err);
 }
 

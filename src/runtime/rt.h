@@ -65,7 +65,9 @@ struct rt_exec_result {
 void rt_exec_result_free(struct rt_exec_result *r);
 
 /* Streaming: called from the channel thread for each chunk, in order.  stream 1 = stdout,
- * 2 = stderr.  A non-zero return cancels the exec (the process group gets SIGKILL). */
+ * 2 = stderr.  A non-zero return cancels the exec (the process group gets SIGKILL).
+ * While it runs, no other frame of that sandbox is dispatched: it must not block for long
+ * and must not wait on another call to the same sandbox (rt_data_fn likewise). */
 typedef int (*rt_output_fn)(void *ud, int stream, const void *data, size_t len);
 
 enum rt_file_type { RT_FILE_REGULAR = 0, RT_FILE_DIR, RT_FILE_SYMLINK, RT_FILE_OTHER };
@@ -92,17 +94,29 @@ struct rt_sandbox; /* opaque */
 
 /* Create and start: layers mounted, namespaces made, cgroup limits applied, airlock-init
  * running and its HELLO received.  On failure nothing is left behind (mounts, cgroups,
- * processes, files under sandbox_dir). */
+ * processes, files under sandbox_dir).
+ * Namespace backend notes: the root filesystem (idmapped layers, overlay, writable tmpfs) is
+ * mounted only inside the sandbox's own mount namespace, never in the host's, so it lives
+ * exactly as long as the sandbox's processes; nothing is written under sandbox_dir on the
+ * host.  PID 1 is a child of the calling process (CLONE_PARENT): a daemon that reaps with
+ * waitpid(-1) may reap it, which the backend tolerates.  Errors: AL_ERR_INVALID for a bad
+ * spec or a missing layer/agent path, AL_ERR_CONFLICT when the id's cgroup is in use,
+ * AL_ERR_TIMEOUT when the agent does not say HELLO in 15 s. */
 int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struct al_err *err);
 /* Kill everything, unmount, remove cgroups and sandbox_dir contents.  Safe to call on a
- * sandbox whose agent died.  Frees sb. */
+ * sandbox whose agent died.  Frees sb.  Calls already in flight on other threads fail with
+ * AL_ERR_UNAVAILABLE and destroy waits for them to return; no call may START once destroy
+ * has been entered (the caller serialises that, e.g. with its own state machine). */
 int rt_sandbox_destroy(struct rt_sandbox *sb, struct al_err *err);
 /* Host pid of the sandbox's PID 1 (for diagnostics and stats). */
 pid_t rt_sandbox_pid(const struct rt_sandbox *sb);
 /* false once the agent channel is gone (agent or sandbox died). */
 bool rt_sandbox_alive(const struct rt_sandbox *sb);
 
-/* Run a command and wait.  With out_fn set, output is streamed to it and not buffered. */
+/* Run a command and wait.  With out_fn set, output is streamed to it and not buffered.
+ * The image defaults of the spec apply: env = spec env + req env, cwd = req cwd or spec
+ * workdir or "/", user = req user or spec user.  AL_ERR_UNAVAILABLE when the agent is gone,
+ * AL_ERR_TIMEOUT when it does not report EXIT within timeout_ms + 10 s. */
 int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn out_fn, void *ud,
             struct rt_exec_result *ret, struct al_err *err);
 

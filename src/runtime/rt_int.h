@@ -59,6 +59,7 @@ int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
 enum rt_sc_cmp {
     RT_SC_ALWAYS = 0, /* no argument filter */
     RT_SC_MASKED_EQ,  /* (arg[argno] & mask) == value */
+    RT_SC_GE,         /* arg[argno] >= value (unsigned 64-bit) */
 };
 
 struct rt_sc_rule {
@@ -103,6 +104,7 @@ struct rt_plan {
     int ctl_fd;    /* child end of the agent channel */
     int cgroup_fd; /* cgroup2 dir for CLONE_INTO_CGROUP, -1 none */
     int go_fd;     /* setup waits for a byte here (v1 cgroups joined) before forking PID 1 */
+    int agent_fd;  /* detached tmpfs holding "init" (agentfs.c), -1: bind agent_path */
     const struct sock_fprog *seccomp;
     int landlock_abi;
     uint64_t nofile;
@@ -121,6 +123,8 @@ const char *rt_stage_name(int stage);
 
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg);
 void rt_plan_free(struct rt_plan *p);
+/* An owned fd on the detached read-only tmpfs holding a copy of the agent as "init". */
+int rt_agent_fd(const char *path);
 /* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */
 int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err);
 /* Fork the setup child (which forks PID 1).  Returns the setup child's pidfd. */

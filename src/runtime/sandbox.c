@@ -296,33 +296,43 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     pthread_once(&landlock_once, landlock_probe);
 
     struct rt_sandbox *sb = sandbox_new();
-    if (!sb || dup_strs(sb, spec) < 0) {
+    /* on the heap: ~25 KiB of paths, and API threads may have small stacks */
+    struct rt_plan *plan = calloc(1, sizeof(*plan));
+    if (!sb || !plan || dup_strs(sb, spec) < 0) {
+        free(plan);
         sandbox_free(sb);
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     }
     if (rt_cg_plan(layout, spec->id, &sb->cg) < 0) {
+        free(plan);
         sandbox_free(sb);
         return al_err_set(err, AL_ERR_INTERNAL, ENAMETOOLONG, "cgroup paths too long");
     }
     r = rt_cg_create(&sb->cg, &spec->limits, err);
     if (r < 0) {
+        free(plan);
         sandbox_free(sb);
         return r;
     }
-    struct rt_plan plan;
     int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, go[2] = {-1, -1}, setup = -1, cgfd = -1;
     pid_t setup_pid = 0;
-    r = rt_plan_init(&plan, spec, &sb->cg);
+    r = rt_plan_init(plan, spec, &sb->cg);
     if (r < 0) {
         al_err_sys(err, r == -ENOMEM ? AL_ERR_INTERNAL : AL_ERR_INVALID, -r, "sandbox %s: paths",
                    spec->id);
         goto fail;
     }
-    plan.seccomp = prog;
-    plan.landlock_abi = landlock_abi_cached;
-    plan.userns_fd = rt_userns_make(spec->uid_base, spec->uid_count, err);
-    if (plan.userns_fd < 0) {
-        r = plan.userns_fd;
+    plan->seccomp = prog;
+    plan->agent_fd = rt_agent_fd(spec->agent_path);
+    if (plan->agent_fd == -ENOENT || plan->agent_fd == -EACCES || plan->agent_fd == -EINVAL) {
+        r = al_err_sys(err, AL_ERR_INVALID, -plan->agent_fd, "sandbox %s: agent %s", spec->id,
+                       spec->agent_path);
+        goto fail;
+    }
+    plan->landlock_abi = landlock_abi_cached;
+    plan->userns_fd = rt_userns_make(spec->uid_base, spec->uid_count, err);
+    if (plan->userns_fd < 0) {
+        r = plan->userns_fd;
         goto fail;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
@@ -330,8 +340,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         r = al_err_sys(err, AL_ERR_INTERNAL, errno, "socketpair");
         goto fail;
     }
-    plan.ctl_fd = ctl[1];
-    plan.report_fd = rep[1];
+    plan->ctl_fd = ctl[1];
+    plan->report_fd = rep[1];
     /* cgroup2: born there (CLONE_INTO_CGROUP, no migration).  v1 hierarchies: the migration
      * waits for an RCU grace period, so it runs here while the child builds the mounts. */
     bool v1 = false;
@@ -339,23 +349,23 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         v1 |= !sb->cg.is_v2[i];
     if (sb->cg.v2 >= 0)
         cgfd = open(sb->cg.dirs[sb->cg.v2], O_PATH | O_DIRECTORY | O_CLOEXEC);
-    plan.cgroup_fd = cgfd;
+    plan->cgroup_fd = cgfd;
     if (v1 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
         r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
         goto fail;
     }
-    plan.go_fd = go[0];
-    setup = rt_spawn_setup(&plan, &setup_pid, err);
+    plan->go_fd = go[0];
+    setup = rt_spawn_setup(plan, &setup_pid, err);
     if (setup < 0 && cgfd >= 0) { /* no CLONE_INTO_CGROUP: join cgroup2 by migration too */
         close(TAKE_FD(cgfd));
-        plan.cgroup_fd = -1;
+        plan->cgroup_fd = -1;
         v1 = true;
         if (go[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
             r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
             goto fail;
         }
-        plan.go_fd = go[0];
-        setup = rt_spawn_setup(&plan, &setup_pid, err);
+        plan->go_fd = go[0];
+        setup = rt_spawn_setup(plan, &setup_pid, err);
     }
     close(TAKE_FD(ctl[1]));
     close(TAKE_FD(rep[1]));
@@ -368,7 +378,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     if (v1) {
-        r = rt_cg_attach(&sb->cg, setup_pid, plan.cgroup_fd >= 0, err);
+        r = rt_cg_attach(&sb->cg, setup_pid, plan->cgroup_fd >= 0, err);
         /* if the setup already died, its report below says why */
         if (r >= 0)
             (void)!send(go[1], "g", 1, MSG_NOSIGNAL);
@@ -387,8 +397,11 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     wait_pidfd(setup, 1000);
     close(setup);
     close(rep[0]);
-    close(plan.userns_fd);
-    rt_plan_free(&plan);
+    close(plan->userns_fd);
+    if (plan->agent_fd >= 0)
+        close(plan->agent_fd);
+    rt_plan_free(plan);
+    free(plan);
     *ret = sb;
     return 0;
 fail:
@@ -407,9 +420,12 @@ fail:
     }
     if (cgfd >= 0)
         close(cgfd);
-    if (plan.userns_fd >= 0)
-        close(plan.userns_fd);
-    rt_plan_free(&plan);
+    if (plan->userns_fd >= 0)
+        close(plan->userns_fd);
+    if (plan->agent_fd >= 0)
+        close(plan->agent_fd);
+    rt_plan_free(plan);
+    free(plan);
     teardown(sb, NULL);
     sandbox_free(sb);
     return r;
@@ -460,11 +476,13 @@ int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err
     int r = rt_cg_layout_get(&layout, err);
     if (r < 0)
         return r;
-    struct rt_cg cg;
-    if (rt_cg_plan(layout, id, &cg) < 0)
+    cleanup_free struct rt_cg *cg = malloc(sizeof(*cg));
+    if (!cg)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    if (rt_cg_plan(layout, id, cg) < 0)
         return al_err_set(err, AL_ERR_INTERNAL, ENAMETOOLONG, "cgroup paths too long");
-    rt_cg_kill(&cg);
-    r = rt_cg_remove(&cg, err);
+    rt_cg_kill(cg);
+    r = rt_cg_remove(cg, err);
     if (sandbox_dir && sandbox_dir[0] == '/') {
         sweep_mounts(sandbox_dir);
         clear_dir(sandbox_dir);

@@ -38,6 +38,9 @@ static int build(void)
             continue; /* not a syscall on this architecture */
         if (e->cmp == RT_SC_ALWAYS)
             r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)e->errnum), nr, 0);
+        else if (e->cmp == RT_SC_GE)
+            r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)e->errnum), nr, 1,
+                                 SCMP_CMP(e->argno, SCMP_CMP_GE, e->value));
         else
             r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO((uint32_t)e->errnum), nr, 1,
                                  SCMP_CMP(e->argno, SCMP_CMP_MASKED_EQ, e->mask, e->value));

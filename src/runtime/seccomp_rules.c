@@ -27,6 +27,11 @@
         n, EPERM, RT_SC_MASKED_EQ, arg, m, v, why                                                  \
     }
 #define CLONE_NS(flag) DENY_IF("clone", 0, flag, flag, "clone with " #flag ": nested namespace")
+/* socket(): only AF_UNIX (1), AF_INET (2), AF_INET6 (10) and AF_NETLINK (16) */
+#define FAMILY(f)                                                                                  \
+    {                                                                                              \
+        "socket", EAFNOSUPPORT, RT_SC_MASKED_EQ, 0, 0xffffffffull, f, "socket family " #f          \
+    }
 /* personality(): only PER_LINUX (0), PER_LINUX32 (0x8) and UNAME26 (0x20000) bits allowed */
 #define PERS_BIT(b) DENY_IF("personality", 0, 1ull << (b), 1ull << (b), "personality flag")
 
@@ -119,6 +124,25 @@ const struct rt_sc_rule rt_seccomp_rules[] = {
     DENY_IF("mknod", 1, S_IFMT, S_IFBLK, "block device nodes"),
     DENY_IF("mknodat", 2, S_IFMT, S_IFCHR, "character device nodes"),
     DENY_IF("mknodat", 2, S_IFMT, S_IFBLK, "block device nodes"),
+    /* socket families: vsock reaches the hypervisor host and is not namespaced; the rest
+     * (packet, alg, xdp, bluetooth, tipc, rds, can, ...) is attack surface no tenant needs */
+    {"socket", EPERM, RT_SC_MASKED_EQ, 0, 0xffffffffull, 17,
+     "AF_PACKET: raw frames, as if CAP_NET_RAW were missing"},
+    {"socket", EAFNOSUPPORT, RT_SC_GE, 0, 0, 18,
+     "families > AF_PACKET: AF_VSOCK (host), AF_ALG, AF_XDP and other rarely used code"},
+    FAMILY(0),
+    FAMILY(3),
+    FAMILY(4),
+    FAMILY(5),
+    FAMILY(6),
+    FAMILY(7),
+    FAMILY(8),
+    FAMILY(9),
+    FAMILY(11),
+    FAMILY(12),
+    FAMILY(13),
+    FAMILY(14),
+    FAMILY(15),
     /* personality: READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE and friends weaken exploit defences */
     PERS_BIT(0),
     PERS_BIT(1),

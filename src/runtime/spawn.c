@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,7 +105,7 @@ const char *rt_stage_name(int stage)
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg)
 {
     memset(p, 0, sizeof(*p));
-    p->userns_fd = p->report_fd = p->ctl_fd = p->cgroup_fd = p->go_fd = -1;
+    p->userns_fd = p->report_fd = p->ctl_fd = p->cgroup_fd = p->go_fd = p->agent_fd = -1;
     p->sbdir = spec->sandbox_dir;
     p->agent_path = spec->agent_path;
     p->hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
@@ -280,13 +281,17 @@ static void populate_root(const struct rt_plan *p)
     TRY(ST_DEV, mount("airlock-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, p->dev_opts));
     int dev = open("dev", O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     TRY(ST_DEV, dev);
-    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    /* real nodes on a tmpfs the host mounted: no bind mounts of the host's devtmpfs, whose
+     * mountinfo would show host details */
+    static const struct {
+        const char *name;
+        unsigned maj, min;
+    } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-        char src[32] = "/dev/", dst[32] = "dev/";
-        memcpy(src + 5, nodes[i], strlen(nodes[i]) + 1);
-        memcpy(dst + 4, nodes[i], strlen(nodes[i]) + 1);
-        TRY(ST_DEV, touch(dev, nodes[i], 0666));
-        TRY(ST_DEV, bind_flags(src, dst, MS_NOEXEC)); /* writable device, nosuid,noexec */
+        TRY(ST_DEV,
+            mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)));
+        TRY(ST_DEV, fchmodat(dev, nodes[i].name, 0666, 0));
     }
     TRY(ST_DEV, mkdirat(dev, "pts", 0755));
     TRY(ST_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, p->pts_opts));
@@ -303,7 +308,16 @@ static void populate_root(const struct rt_plan *p)
     TRY(ST_AGENT, mount("airlock", ".airlock", "tmpfs", MS_NOSUID | MS_NODEV,
                         "size=4k,nr_inodes=8,mode=0755"));
     TRY(ST_AGENT, touch(AT_FDCWD, ".airlock/init", 0755));
-    TRY(ST_AGENT, bind_flags(p->agent_path, ".airlock/init", MS_RDONLY | MS_NODEV));
+    int t = p->agent_fd < 0 ? -1
+                            : (int)syscall(SYS_open_tree, p->agent_fd, "init",
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (t >= 0) {
+        TRY(ST_AGENT,
+            syscall(SYS_move_mount, t, "", AT_FDCWD, ".airlock/init", MOVE_MOUNT_F_EMPTY_PATH));
+        close(t);
+    } else {
+        TRY(ST_AGENT, bind_flags(p->agent_path, ".airlock/init", MS_RDONLY | MS_NODEV));
+    }
     TRY(ST_AGENT, mount(NULL, ".airlock", NULL,
                         MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
 }
@@ -327,8 +341,23 @@ static int loopback_up(void)
     return r;
 }
 
+/* In the sandbox's netns, through the host procfs still mounted at /proc: no IPv6. */
+static void ipv6_off(void)
+{
+    static const char *const knobs[] = {"/proc/sys/net/ipv6/conf/all/disable_ipv6",
+                                        "/proc/sys/net/ipv6/conf/default/disable_ipv6"};
+    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+        int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* kernel without IPv6 */
+        (void)!write(fd, "1", 1);
+        close(fd);
+    }
+}
+
 static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
 {
+    ipv6_off();
     /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
      * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
     int t = (int)syscall(SYS_open_tree, AT_FDCWD, ".",
@@ -361,6 +390,17 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
         TRY(ST_FDS, dup2(null, fd));
     TRY(ST_FDS, dup2(ctl, 3));
     TRY(ST_FDS, syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC));
+    /* nothing of the daemon's signal state or umask reaches the agent */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* EINVAL for libc-reserved signals: fine */
+    sigset_t none;
+    sigemptyset(&none);
+    TRY(ST_FDS, sigprocmask(SIG_SETMASK, &none, NULL));
+    umask(022);
     TRY(ST_LANDLOCK, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     r = rt_landlock_apply(p->landlock_abi);
     if (r < 0)

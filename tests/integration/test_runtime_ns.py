@@ -22,12 +22,29 @@ AGENT = os.path.join(BUILD, "src", "agent", "airlock-init")
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
 
+def is_static(path):
+    """No PT_INTERP program header: runs inside a sandbox without a libc."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            return False
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", ph, i * phentsize)[0] != 3 for i in range(phnum))
+
+
 def _need():
     if os.geteuid() != 0:
         pytest.skip("namespace backend tests run as root")
     for p in (RT_RUN, PROBE, AGENT):
         if not os.path.exists(p):
             pytest.skip("%s not built" % p)
+    for p in (PROBE, AGENT):
+        if not is_static(p):
+            pytest.skip("%s is not static (sanitizer build): cannot run inside a sandbox" % p)
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static not installed")
     r = subprocess.run([RT_RUN, "--check"], capture_output=True, text=True)
@@ -198,14 +215,16 @@ def test_agent_not_writable(layer):
 def test_escape_syscalls_refused(layer):
     r = one(layer, ["rt-probe", "escapes"])
     res = dict(l.split() for l in r["stdout"].splitlines())
-    allowed = {"clone3": "ENOSYS", "mknod_fifo": "ok", "personality_linux": "ok", "getpid": "ok"}
+    allowed = {"clone3": "ENOSYS", "mknod_fifo": "ok", "personality_linux": "ok", "getpid": "ok",
+               "socket_vsock": "EAFNOSUPPORT", "socket_alg": "EAFNOSUPPORT",
+               "bind_ipv6_loopback": "EADDRNOTAVAIL"}
     for name, got in res.items():
         want = allowed.get(name, "EPERM")
         if name == "x32_getpid" and got == "ENOSYS":
             continue  # kernel without x32 support refuses it by itself
         assert got == want, (name, got, r["stdout"])
     for must in ("mount", "unshare_user", "ptrace_attach", "keyctl", "bpf", "io_uring_setup",
-                 "tiocsti", "i386_getpid"):
+                 "tiocsti", "i386_getpid", "socket_vsock", "bind_ipv6_loopback"):
         assert must in res
 
 
@@ -328,3 +347,48 @@ def test_create_is_fast(layer):
     created, res, p = run(layer, "true", "--repeat", "3")
     assert created["createMs"] < 1000
     assert all(r["execMs"] < 1000 for r in res)
+
+
+def test_pid1_holds_no_host_fds(layer):
+    pr = subprocess.Popen([RT_RUN, layer, "--", "sleep", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        c = json.loads(pr.stdout.readline())["created"]
+        fds = {}
+        for fd in os.listdir("/proc/%d/fd" % c["pid"]):
+            fds[int(fd)] = os.readlink("/proc/%d/fd/%s" % (c["pid"], fd))
+        assert fds[0] == fds[1] == fds[2] == "/dev/null", fds
+        assert fds[3].startswith("socket:"), fds
+        for fd, target in fds.items():
+            # paths are shown relative to the sandbox root; nothing else from the host
+            assert target in ("/dev/null", "/") or target.split(":")[0] in (
+                "socket", "pipe", "anon_inode"), (fd, target)
+    finally:
+        pr.wait(30)
+
+
+def test_exec_timeout(layer):
+    r = one(layer, ["sleep", "10"], "--timeout", "300")
+    assert r["timedOut"] and r["signal"] == 9, r
+    assert r["durationMs"] < 5000
+
+
+def test_output_truncated(layer):
+    r = one(layer, "yes | head -c 100000", "--max-output", "1000")
+    assert len(r["stdout"]) == 1000 and r["stdoutTruncated"], (len(r["stdout"]), r["stdoutTruncated"])
+
+
+def test_nofile_rlimit(layer):
+    r = one(layer, "ulimit -n; ulimit -c", "--nofile", "77")
+    assert r["stdout"].split() == ["77", "0"], r
+
+
+@pytest.mark.security
+def test_mountinfo_shows_no_host_paths(layer):
+    created, res, p = run(layer, "cat /proc/self/mountinfo")
+    mi = res[0]["stdout"]
+    assert mi.strip(), mi
+    for bad in (layer, created["dir"], os.path.dirname(AGENT), "devtmpfs"):
+        assert bad not in mi, (bad, mi)
+    targets = {l.split()[4] for l in mi.splitlines()}
+    assert targets <= {"/", "/dev", "/dev/pts", "/dev/shm", "/sys", "/.airlock",
+                       "/.airlock/init", "/proc"}, targets

@@ -1,6 +1,7 @@
 #include "agent_client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -27,6 +28,11 @@ void tframe_clear(struct tframe *f)
 
 int tagent_start(struct tagent *t, const char *const *extra)
 {
+    return tagent_start_pre(t, extra, NULL, NULL);
+}
+
+int tagent_start_pre(struct tagent *t, const char *const *extra, void (*pre)(void *), void *ud)
+{
     const char *bin = getenv("AIRLOCK_INIT");
     if (!bin)
         bin = "build/src/agent/airlock-init";
@@ -42,6 +48,8 @@ int tagent_start(struct tagent *t, const char *const *extra)
     if (pid < 0)
         return -errno;
     if (pid == 0) {
+        if (pre)
+            pre(ud);
         if (dup2(sv[1], 3) < 0)
             _exit(126);
         execv(bin, (char *const *)argv);
@@ -138,9 +146,15 @@ void texec_free(struct texec *e)
     memset(e, 0, sizeof(*e));
 }
 
-static void append(char **buf, size_t *len, const uint8_t *d, size_t n)
+static void append(char **buf, size_t *len, size_t *cap, const uint8_t *d, size_t n)
 {
-    *buf = realloc(*buf, *len + n + 1);
+    if (!*buf || *len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n + 1)
+            nc *= 2;
+        *buf = realloc(*buf, nc);
+        *cap = nc;
+    }
     memcpy(*buf + *len, d, n);
     *len += n;
     (*buf)[*len] = 0;
@@ -158,10 +172,10 @@ bool texec_feed(struct texec *ex, size_t n, const struct tframe *f)
             e->pid = (pid_t)json_integer_value(json_object_get(f->json, "pid"));
             break;
         case AL_MSG_STDOUT:
-            append(&e->out, &e->out_len, f->data, f->data_len);
+            append(&e->out, &e->out_len, &e->out_cap, f->data, f->data_len);
             break;
         case AL_MSG_STDERR:
-            append(&e->err, &e->err_len, f->data, f->data_len);
+            append(&e->err, &e->err_len, &e->err_cap, f->data, f->data_len);
             break;
         case AL_MSG_EXIT:
             e->exited = true;
@@ -185,9 +199,9 @@ bool texec_feed(struct texec *ex, size_t n, const struct tframe *f)
             return false;
         }
         if (!e->out)
-            append(&e->out, &e->out_len, (const uint8_t *)"", 0);
+            append(&e->out, &e->out_len, &e->out_cap, (const uint8_t *)"", 0);
         if (!e->err)
-            append(&e->err, &e->err_len, (const uint8_t *)"", 0);
+            append(&e->err, &e->err_len, &e->err_cap, (const uint8_t *)"", 0);
         return true;
     }
     return false;
@@ -255,4 +269,40 @@ int tagent_file(struct tagent *t, uint32_t id, const char *json, const void *dat
         }
         tframe_clear(&f);
     }
+}
+
+long tparse_long(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\n' || *end == '\r')
+        end++;
+    return *end ? -1 : v;
+}
+
+void tsleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* true once pid is gone (or a zombie nobody will see again) */
+bool twait_gone(pid_t pid, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+            return true;
+        char path[64], buf[256] = {0};
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            char *rp = strrchr(buf, ')');
+            if (n && rp && rp[1] == ' ' && rp[2] == 'Z')
+                return true;
+        }
+        tsleep_ms(10);
+    }
+    return false;
 }

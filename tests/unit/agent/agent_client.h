@@ -27,6 +27,8 @@ void tframe_clear(struct tframe *f);
 
 /* argv: extra options after the binary (NULL-terminated, may be NULL). */
 int tagent_start(struct tagent *t, const char *const *extra);
+/* Same, running pre(ud) in the child before exec (it _exit()s on failure). */
+int tagent_start_pre(struct tagent *t, const char *const *extra, void (*pre)(void *), void *ud);
 /* Close the channel and wait for the agent to exit; returns its wait status. */
 int tagent_stop(struct tagent *t);
 int tagent_send(struct tagent *t, uint16_t type, uint16_t flags, uint32_t id, const char *json,
@@ -40,6 +42,7 @@ struct texec {
     pid_t pid;
     char *out, *err; /* NUL-terminated */
     size_t out_len, err_len;
+    size_t out_cap, err_cap;
     int exit_code, signal;
     bool timed_out, out_trunc, err_trunc;
     long long duration_ms;
@@ -58,3 +61,8 @@ int tagent_wait_execs(struct tagent *t, struct texec *ex, size_t n, int timeout_
 int tagent_file(struct tagent *t, uint32_t id, const char *json, const void *data, size_t len,
                 json_t **ret_result, uint8_t **ret_data, size_t *ret_len);
 long long tnow_ms(void);
+/* strtol of the whole string (trailing whitespace allowed); -1 otherwise. */
+long tparse_long(const char *s);
+void tsleep_ms(int ms);
+/* true once pid is gone or a zombie */
+bool twait_gone(pid_t pid, int ms);

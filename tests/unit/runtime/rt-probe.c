@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
@@ -87,6 +89,15 @@ static int escapes(void)
     report("init_module", syscall(SYS_init_module, NULL, 0, ""));
     report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, NULL, 0));
     report("settimeofday", syscall(SYS_settimeofday, NULL, NULL));
+    report("socket_vsock", socket(40 /* AF_VSOCK */, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    report("socket_packet", socket(17 /* AF_PACKET */, SOCK_RAW | SOCK_CLOEXEC, 0));
+    report("socket_alg", socket(38 /* AF_ALG */, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    r = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (r >= 0) {
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        r = bind((int)r, (struct sockaddr *)&a, sizeof(a));
+    }
+    report("bind_ipv6_loopback", r);
     r = int80_getpid();
     if (r < 0) {
         errno = (int)-r;

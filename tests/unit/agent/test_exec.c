@@ -1,6 +1,6 @@
 /* Protocol-level tests of the real airlock-init binary, run as an ordinary child process
- * (not PID 1, no namespaces): exec semantics, output caps, timeouts, ttys, file ops and
- * their confinement to --root. */
+ * (not PID 1, no namespaces): exec semantics, output caps, timeouts, ttys, backpressure and
+ * the --channel device mode. */
 #include "../common/harness.h"
 
 #include <errno.h>
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -29,42 +31,6 @@ static int stop(void **state)
 {
     tagent_stop(&ag);
     return 0;
-}
-
-static long atoi_strict_helper(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    while (*end == ' ' || *end == '\n' || *end == '\r')
-        end++;
-    return *end ? -1 : v;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* true once pid is gone (or a zombie nobody will see again) */
-static bool wait_gone(pid_t pid, int ms)
-{
-    for (int i = 0; i < ms / 10; i++) {
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-            return true;
-        char path[64], buf[256] = {0};
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-            fclose(f);
-            char *rp = strrchr(buf, ')');
-            if (n && rp && rp[1] == ' ' && rp[2] == 'Z')
-                return true;
-        }
-        sleep_ms(10);
-    }
-    return false;
 }
 
 static void test_hello(void **state)
@@ -181,7 +147,7 @@ static void test_stdin(void **state)
                          0);
     free(big);
     assert_int_equal(tagent_wait_execs(&ag, &w, 1, 10000), 0);
-    assert_int_equal(atoi_strict_helper(w.out), 3 << 20);
+    assert_int_equal(tparse_long(w.out), 3 << 20);
     texec_free(&w);
 
     /* without "stdin": true the child reads /dev/null */
@@ -206,9 +172,9 @@ static void test_timeout_kills_group(void **state)
     assert_int_equal(e.signal, SIGKILL);
     assert_true(took >= 250);
     assert_true(took < 3000);
-    long bg = atoi_strict_helper(e.out);
+    long bg = tparse_long(e.out);
     assert_true(bg > 0);
-    assert_true(wait_gone((pid_t)bg, 3000)); /* the background child died with the group */
+    assert_true(twait_gone((pid_t)bg, 3000)); /* the background child died with the group */
     texec_free(&e);
 }
 
@@ -279,7 +245,7 @@ static void test_background_holds_stdout(void **state)
     pid_t bg = (pid_t)strtol(e.out, NULL, 10);
     assert_true(bg > 0);
     kill(bg, SIGKILL);
-    assert_true(wait_gone(bg, 3000));
+    assert_true(twait_gone(bg, 3000));
     texec_free(&e);
 }
 
@@ -475,341 +441,8 @@ static void test_eof_kills_everything(void **state)
     assert_true(pid > 0);
     int status = tagent_stop(&t);
     assert_true(WIFEXITED(status));
-    assert_true(wait_gone(pid, 3000));
+    assert_true(twait_gone(pid, 3000));
     texec_free(&e);
-}
-
-/* ---- file operations, confined to --root ---- */
-
-static char froot[256];
-static struct tagent fa;
-
-static void put(const char *rel, const char *content)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/%s", froot, rel);
-    FILE *f = fopen(p, "we");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
-}
-
-static int files_setup(void **state)
-{
-    snprintf(froot, sizeof(froot), "/tmp/al-agent-files-XXXXXX");
-    if (!mkdtemp(froot))
-        return -1;
-    chmod(froot, 0755);
-    char p[512];
-    snprintf(p, sizeof(p), "%s/etc", froot);
-    mkdir(p, 0755);
-    put("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
-    /* planted escapes */
-    snprintf(p, sizeof(p), "%s/up", froot);
-    if (symlink("../../../../../../etc", p) < 0)
-        return -1;
-    snprintf(p, sizeof(p), "%s/abs", froot);
-    if (symlink("/etc", p) < 0)
-        return -1;
-    snprintf(p, sizeof(p), "%s/hostlink", froot);
-    if (symlink("/etc/hostname", p) < 0)
-        return -1;
-    const char *opts[] = {"--root", froot, NULL};
-    if (tagent_start(&fa, opts) < 0)
-        return -1;
-    struct tframe f;
-    if (tagent_recv(&fa, &f, 5000) != 1 || f.type != AL_MSG_HELLO)
-        return -1;
-    tframe_clear(&f);
-    return 0;
-}
-
-static int files_teardown(void **state)
-{
-    tagent_stop(&fa);
-    al_rm_rf(froot);
-    return 0;
-}
-
-static uint32_t fid = 1000;
-
-/* Returns errno of an error RESULT, 0 for ok. */
-static int fop(const char *json, const void *data, size_t len, json_t **ret, uint8_t **rdata,
-               size_t *rlen)
-{
-    json_t *r = NULL;
-    assert_int_equal(tagent_file(&fa, fid++, json, data, len, &r, rdata, rlen), 0);
-    assert_non_null(r);
-    int code = 0;
-    json_t *err = json_object_get(r, "error");
-    if (err)
-        code = (int)json_integer_value(json_object_get(err, "errno"));
-    else
-        assert_true(json_is_true(json_object_get(r, "ok")));
-    if (ret)
-        *ret = r;
-    else
-        json_decref(r);
-    return code;
-}
-
-static void test_file_roundtrip(void **state)
-{
-    json_t *r;
-    uint8_t *data;
-    size_t len;
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/hello.txt\"}", "hello", 5, &r, NULL, NULL),
-                     0);
-    assert_int_equal(json_integer_value(json_object_get(r, "size")), 5);
-    json_decref(r);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/hello.txt\"}", NULL, 0, &r, &data, &len), 0);
-    assert_int_equal(len, 5);
-    assert_memory_equal(data, "hello", 5);
-    assert_int_equal(json_integer_value(json_object_get(r, "size")), 5);
-    free(data);
-    json_decref(r);
-    char host[512];
-    snprintf(host, sizeof(host), "%s/hello.txt", froot);
-    struct stat st;
-    assert_int_equal(stat(host, &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0644);
-
-    /* append */
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"hello.txt\",\"append\":true}", " world", 6,
-                         NULL, NULL, NULL),
-                     0);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/hello.txt\"}", NULL, 0, NULL, &data, &len),
-                     0);
-    assert_int_equal(len, 11);
-    assert_memory_equal(data, "hello world", 11);
-    free(data);
-
-    /* a multi-frame write (3 MiB) with a mode, then a multi-chunk read */
-    size_t n = 3u << 20;
-    uint8_t *big = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        big[i] = (uint8_t)(i * 7 + i / 4096);
-    uint32_t id = fid++;
-    assert_int_equal(tagent_send(&fa, AL_MSG_FILE, AL_FRAME_MORE, id,
-                                 "{\"op\":\"write\",\"path\":\"/big.bin\",\"mode\":384}", big,
-                                 1u << 20),
-                     0);
-    assert_int_equal(
-        tagent_send(&fa, AL_MSG_FILE_DATA, AL_FRAME_MORE, id, NULL, big + (1u << 20), 1u << 20), 0);
-    assert_int_equal(tagent_send(&fa, AL_MSG_FILE_DATA, 0, id, NULL, big + (2u << 20), 1u << 20),
-                     0);
-    struct tframe f;
-    assert_int_equal(tagent_recv(&fa, &f, 10000), 1);
-    assert_int_equal(f.type, AL_MSG_RESULT);
-    assert_int_equal(f.id, id);
-    assert_int_equal(json_integer_value(json_object_get(f.json, "size")), n);
-    tframe_clear(&f);
-    snprintf(host, sizeof(host), "%s/big.bin", froot);
-    assert_int_equal(stat(host, &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0600);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/big.bin\"}", NULL, 0, NULL, &data, &len), 0);
-    assert_int_equal(len, n);
-    assert_memory_equal(data, big, n);
-    free(data);
-    free(big);
-    /* maxBytes */
-    assert_int_equal(
-        fop("{\"op\":\"read\",\"path\":\"/big.bin\",\"maxBytes\":1000}", NULL, 0, NULL, NULL, NULL),
-        EFBIG);
-
-    /* truncating write replaces content; no temp files are left behind */
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/hello.txt\"}", "bye", 3, NULL, NULL, NULL),
-                     0);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/hello.txt\"}", NULL, 0, NULL, &data, &len),
-                     0);
-    assert_int_equal(len, 3);
-    free(data);
-
-    /* mkdir -p, list, stat, remove */
-    assert_int_equal(fop("{\"op\":\"mkdir\",\"path\":\"/a/b/c\"}", NULL, 0, NULL, NULL, NULL),
-                     ENOENT);
-    assert_int_equal(
-        fop("{\"op\":\"mkdir\",\"path\":\"/a/b/c\",\"parents\":true}", NULL, 0, NULL, NULL, NULL),
-        0);
-    assert_int_equal(
-        fop("{\"op\":\"mkdir\",\"path\":\"/a/b/c\",\"parents\":true}", NULL, 0, NULL, NULL, NULL),
-        0);
-    assert_int_equal(fop("{\"op\":\"mkdir\",\"path\":\"/a/b/c\"}", NULL, 0, NULL, NULL, NULL),
-                     EEXIST);
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/a/b/c/f\"}", "x", 1, NULL, NULL, NULL), 0);
-    assert_int_equal(fop("{\"op\":\"stat\",\"path\":\"/a/b\"}", NULL, 0, &r, NULL, NULL), 0);
-    assert_string_equal(json_string_value(json_object_get(r, "type")), "dir");
-    assert_int_equal(json_integer_value(json_object_get(r, "mode")), 0755);
-    assert_int_equal(json_integer_value(json_object_get(r, "uid")), geteuid());
-    json_decref(r);
-    assert_int_equal(fop("{\"op\":\"stat\",\"path\":\"/up\"}", NULL, 0, &r, NULL, NULL), 0);
-    assert_string_equal(json_string_value(json_object_get(r, "type")), "symlink"); /* lstat */
-    json_decref(r);
-    assert_int_equal(fop("{\"op\":\"stat\",\"path\":\"/\"}", NULL, 0, &r, NULL, NULL), 0);
-    assert_string_equal(json_string_value(json_object_get(r, "type")), "dir");
-    json_decref(r);
-    assert_int_equal(fop("{\"op\":\"list\",\"path\":\"/\"}", NULL, 0, &r, NULL, NULL), 0);
-    json_t *entries = json_object_get(r, "entries");
-    bool saw_hello = false, saw_a = false, saw_tmp = false;
-    size_t i;
-    json_t *ent;
-    json_array_foreach(entries, i, ent)
-    {
-        const char *name = json_string_value(json_object_get(ent, "name"));
-        const char *type = json_string_value(json_object_get(ent, "type"));
-        if (strcmp(name, "hello.txt") == 0) {
-            saw_hello = true;
-            assert_string_equal(type, "file");
-            assert_int_equal(json_integer_value(json_object_get(ent, "size")), 3);
-            assert_true(json_integer_value(json_object_get(ent, "mtime")) > 1000000000);
-        }
-        if (strcmp(name, "a") == 0) {
-            saw_a = true;
-            assert_string_equal(type, "dir");
-        }
-        if (strncmp(name, ".airlock-tmp", 12) == 0)
-            saw_tmp = true;
-    }
-    assert_true(saw_hello);
-    assert_true(saw_a);
-    assert_false(saw_tmp);
-    json_decref(r);
-    assert_int_equal(fop("{\"op\":\"remove\",\"path\":\"/a\"}", NULL, 0, NULL, NULL, NULL),
-                     ENOTEMPTY);
-    assert_int_equal(
-        fop("{\"op\":\"remove\",\"path\":\"/a\",\"recursive\":true}", NULL, 0, NULL, NULL, NULL),
-        0);
-    assert_int_equal(fop("{\"op\":\"stat\",\"path\":\"/a\"}", NULL, 0, NULL, NULL, NULL), ENOENT);
-    assert_int_equal(fop("{\"op\":\"remove\",\"path\":\"/a\"}", NULL, 0, NULL, NULL, NULL), ENOENT);
-    assert_int_equal(fop("{\"op\":\"remove\",\"path\":\"/big.bin\"}", NULL, 0, NULL, NULL, NULL),
-                     0);
-
-    /* refusals */
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/etc\"}", NULL, 0, NULL, NULL, NULL), EISDIR);
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/etc\"}", "x", 1, NULL, NULL, NULL), EISDIR);
-    assert_int_equal(fop("{\"op\":\"list\",\"path\":\"/hello.txt\"}", NULL, 0, NULL, NULL, NULL),
-                     ENOTDIR);
-    assert_int_equal(fop("{\"op\":\"frobnicate\",\"path\":\"/\"}", NULL, 0, NULL, NULL, NULL),
-                     EINVAL);
-    assert_int_equal(fop("{\"op\":\"read\"}", NULL, 0, NULL, NULL, NULL), EINVAL);
-    assert_int_equal(fop("{\"op\":\"remove\",\"path\":\"/\"}", NULL, 0, NULL, NULL, NULL), EINVAL);
-    assert_int_equal(fop("not json", NULL, 0, NULL, NULL, NULL), EINVAL);
-}
-
-static void test_file_escapes(void **state)
-{
-    uint8_t *data;
-    size_t len;
-    /* "../../etc" and "/etc" symlinks resolve inside the root: <root>/etc/passwd */
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/up/passwd\"}", NULL, 0, NULL, &data, &len),
-                     0);
-    assert_string_equal((char *)data, "root:x:0:0:root:/root:/bin/sh\n");
-    free(data);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/abs/passwd\"}", NULL, 0, NULL, &data, &len),
-                     0);
-    assert_string_equal((char *)data, "root:x:0:0:root:/root:/bin/sh\n");
-    free(data);
-    assert_int_equal(
-        fop("{\"op\":\"read\",\"path\":\"../../../../etc/hostname\"}", NULL, 0, NULL, NULL, NULL),
-        ENOENT);
-    assert_int_equal(fop("{\"op\":\"read\",\"path\":\"/hostlink\"}", NULL, 0, NULL, NULL, NULL),
-                     ENOENT);
-    /* writes through them land inside the root, never in the host's /etc */
-    assert_int_equal(
-        fop("{\"op\":\"write\",\"path\":\"/abs/al-agent-escape-test\"}", "x", 1, NULL, NULL, NULL),
-        0);
-    assert_int_equal(access("/etc/al-agent-escape-test", F_OK), -1);
-    char p[512];
-    snprintf(p, sizeof(p), "%s/etc/al-agent-escape-test", froot);
-    assert_int_equal(access(p, F_OK), 0);
-    assert_int_equal(
-        fop("{\"op\":\"mkdir\",\"path\":\"/up/al-agent-escape-dir\"}", NULL, 0, NULL, NULL, NULL),
-        0);
-    assert_int_equal(access("/etc/al-agent-escape-dir", F_OK), -1);
-    /* writing to a symlink as the last component is refused, append or not */
-    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/hostlink\"}", "x", 1, NULL, NULL, NULL),
-                     ELOOP);
-    assert_int_equal(
-        fop("{\"op\":\"write\",\"path\":\"/hostlink\",\"append\":true}", "x", 1, NULL, NULL, NULL),
-        ELOOP);
-    /* listing through a symlink stays inside */
-    json_t *r;
-    assert_int_equal(fop("{\"op\":\"list\",\"path\":\"/up\"}", NULL, 0, &r, NULL, NULL), 0);
-    assert_true(json_array_size(json_object_get(r, "entries")) <= 3); /* passwd + 2 made above */
-    json_decref(r);
-    /* removing a symlink removes the link, not its target */
-    assert_int_equal(
-        fop("{\"op\":\"remove\",\"path\":\"/abs\",\"recursive\":true}", NULL, 0, NULL, NULL, NULL),
-        0);
-    assert_int_equal(access("/etc/passwd", F_OK), 0);
-    snprintf(p, sizeof(p), "%s/etc/passwd", froot);
-    assert_int_equal(access(p, F_OK), 0);
-}
-
-static void test_file_magic_links(void **state)
-{
-    /* with the real "/" as root, /proc magic links are refused */
-    struct tagent t;
-    assert_int_equal(tagent_start(&t, NULL), 0);
-    struct tframe f;
-    assert_int_equal(tagent_recv(&t, &f, 5000), 1);
-    tframe_clear(&f);
-    json_t *r = NULL;
-    assert_int_equal(tagent_file(&t, 1, "{\"op\":\"read\",\"path\":\"/proc/self/root/etc/passwd\"}",
-                                 NULL, 0, &r, NULL, NULL),
-                     0);
-    json_t *err = json_object_get(r, "error");
-    assert_non_null(err);
-    assert_int_equal(json_integer_value(json_object_get(err, "errno")), ELOOP);
-    json_decref(r);
-    assert_int_equal(tagent_file(&t, 2, "{\"op\":\"list\",\"path\":\"/proc/self/fd/3\"}", NULL, 0,
-                                 &r, NULL, NULL),
-                     0);
-    assert_non_null(json_object_get(r, "error"));
-    json_decref(r);
-    tagent_stop(&t);
-}
-
-static void test_file_owner(void **state)
-{
-    if (geteuid() != 0)
-        skip();
-    /* --user: file ops run as that user's fsuid */
-    char root2[] = "/tmp/al-agent-owner-XXXXXX";
-    assert_non_null(mkdtemp(root2));
-    chmod(root2, 0777);
-    char p[512];
-    snprintf(p, sizeof(p), "%s/etc", root2);
-    mkdir(p, 0755);
-    snprintf(p, sizeof(p), "%s/etc/passwd", root2);
-    FILE *fp = fopen(p, "we");
-    fputs("alice:x:1234:1235::/home/alice:/bin/sh\n", fp);
-    fclose(fp);
-    struct tagent t;
-    const char *opts[] = {"--root", root2, "--user", "alice", NULL};
-    assert_int_equal(tagent_start(&t, opts), 0);
-    struct tframe f;
-    assert_int_equal(tagent_recv(&t, &f, 5000), 1);
-    tframe_clear(&f);
-    json_t *r = NULL;
-    assert_int_equal(
-        tagent_file(&t, 1, "{\"op\":\"write\",\"path\":\"/owned\"}", "x", 1, &r, NULL, NULL), 0);
-    assert_null(json_object_get(r, "error"));
-    json_decref(r);
-    struct stat st;
-    snprintf(p, sizeof(p), "%s/owned", root2);
-    assert_int_equal(stat(p, &st), 0);
-    assert_int_equal(st.st_uid, 1234);
-    assert_int_equal(st.st_gid, 1235);
-    /* and it cannot write where alice may not */
-    assert_int_equal(
-        tagent_file(&t, 2, "{\"op\":\"write\",\"path\":\"/etc/x\"}", "x", 1, &r, NULL, NULL), 0);
-    json_t *err = json_object_get(r, "error");
-    assert_non_null(err);
-    assert_int_equal(json_integer_value(json_object_get(err, "errno")), EACCES);
-    json_decref(r);
-    tagent_stop(&t);
-    al_rm_rf(root2);
 }
 
 static long vm_rss_kb(pid_t pid)
@@ -833,15 +466,18 @@ static void test_backpressure(void **state)
 {
     const size_t n = 48u << 20;
     struct texec e = {.id = 30};
+    /* growth, not absolute size: sanitizer builds carry a large baseline */
+    long base = vm_rss_kb(ag.pid);
+    assert_true(base > 0);
     assert_int_equal(tagent_send(&ag, AL_MSG_EXEC, 0, 30,
                                  "{\"command\":[\"head\",\"-c\",\"50331648\",\"/dev/zero\"],"
                                  "\"maxOutput\":100000000}",
                                  NULL, 0),
                      0);
-    sleep_ms(700);
+    tsleep_ms(700);
     long rss = vm_rss_kb(ag.pid);
     assert_true(rss > 0);
-    assert_true(rss < 24 * 1024);
+    assert_true(rss - base < 16 * 1024);
     assert_int_equal(tagent_wait_execs(&ag, &e, 1, 20000), 0);
     assert_int_equal(e.out_len, n);
     assert_false(e.out_trunc);
@@ -855,10 +491,12 @@ static void test_backpressure(void **state)
     close(fd);
     char json[128];
     snprintf(json, sizeof(json), "{\"op\":\"read\",\"path\":\"%s\"}", path);
+    base = vm_rss_kb(ag.pid);
     assert_int_equal(tagent_send(&ag, AL_MSG_FILE, 0, 31, json, NULL, 0), 0);
-    sleep_ms(700);
+    tsleep_ms(700);
+    unlink(path); /* the agent opened it on receipt; nothing left behind if we fail below */
     rss = vm_rss_kb(ag.pid);
-    assert_true(rss < 24 * 1024);
+    assert_true(rss - base < 16 * 1024);
     size_t got = 0;
     for (;;) {
         struct tframe f;
@@ -875,10 +513,8 @@ static void test_backpressure(void **state)
         tframe_clear(&f);
     }
     assert_int_equal(got, n);
-    unlink(path);
 }
 
-/* --channel PATH (virtio-serial in the VM backend): here a raw pty stands in for the port. */
 static void test_channel_path(void **state)
 {
     int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -930,8 +566,8 @@ static void test_channel_path(void **state)
     }
     assert_true(child > 0);
     close(m);
-    assert_true(wait_gone(child, 3000));
-    sleep_ms(300);
+    assert_true(twait_gone(child, 3000));
+    tsleep_ms(300);
     int status;
     assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still running */
     kill(pid, SIGKILL);
@@ -940,13 +576,7 @@ static void test_channel_path(void **state)
     texec_free(&e2);
 }
 
-static int stop_files(void **state)
-{
-    return files_teardown(state);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, start_and_hello, stop)
-#define F(fn) cmocka_unit_test_setup_teardown(fn, files_setup, stop_files)
 
 int main(void)
 {
@@ -968,12 +598,8 @@ int main(void)
         T(test_backpressure),
         cmocka_unit_test(test_env_and_cwd),
         cmocka_unit_test(test_eof_kills_everything),
-        cmocka_unit_test(test_file_magic_links),
-        cmocka_unit_test(test_file_owner),
         cmocka_unit_test(test_channel_path),
-        F(test_file_roundtrip),
-        F(test_file_escapes),
     };
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests_name("agent_proto", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("agent_exec", tests, NULL, NULL);
 }

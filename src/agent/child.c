@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ void agent_child_run(const struct agent_child_args *c)
     for (int sig = 1; sig < _NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL);
+    umask(022);
     if (setsid() < 0)
         fail(c, AGENT_STAGE_SETSID, errno);
     if (c->tty_fd >= 0 && ioctl(c->tty_fd, TIOCSCTTY, 0) < 0)

@@ -28,6 +28,9 @@ struct agent_stream {
     int fd;
     uint16_t type; /* AL_MSG_STDOUT / AL_MSG_STDERR */
     struct agent_outcap cap;
+    /* pty master at EOF (EIO) while the main process still runs: closing the master now
+     * would hang the terminal up and SIGHUP a process that is still exiting */
+    bool held;
 };
 
 struct agent_exec {
@@ -422,7 +425,7 @@ size_t agent_exec_pollfds(struct agent *a, struct pollfd *pfd, void **tags, size
     for (struct agent_exec *e = a->execs; e && n + 3 <= max; e = e->next) {
         struct agent_stream *ss[2] = {&e->out, &e->err};
         for (int i = 0; i < 2; i++)
-            if (ss[i]->fd >= 0 && !throttled) {
+            if (ss[i]->fd >= 0 && !ss[i]->held && !throttled) {
                 pfd[n] = (struct pollfd){.fd = ss[i]->fd, .events = POLLIN};
                 tags[n++] = ss[i];
             }
@@ -447,7 +450,10 @@ static ssize_t stream_read(struct agent *a, struct agent_exec *e, struct agent_s
         n = 0; /* EIO: the pty's last slave is closed; anything else: give up too */
     }
     if (n == 0) {
-        close_fd(&s->fd);
+        if (e->tty && !e->exited)
+            s->held = true;
+        else
+            close_fd(&s->fd);
         return 0;
     }
     size_t take = agent_outcap_take(&s->cap, (size_t)n);
@@ -548,6 +554,10 @@ void agent_exec_timers(struct agent *a, long long now)
             e->timed_out = true;
             kill(-e->pid, SIGKILL);
             kill(e->pid, SIGKILL);
+        }
+        if (e->exited && e->out.held) {
+            e->out.held = false;
+            close_fd(&e->out.fd);
         }
         if (e->exited && (e->out.fd >= 0 || e->err.fd >= 0) &&
             now >= e->exited_ms + AGENT_EXIT_GRACE_MS) {

@@ -221,7 +221,8 @@ void agent_file_abort_all(struct agent *a)
 static void op_read(struct agent *a, uint32_t id, const char *path, json_t *j)
 {
     int64_t limit = 0;
-    if (al_json_get_int(j, "maxBytes", false, 0, INT64_MAX, &limit, NULL) == -EINVAL)
+    int rc = al_json_get_int(j, "maxBytes", false, 0, INT64_MAX, &limit, NULL);
+    if (rc < 0 && rc != -ENOENT)
         return result_msg(a, id, EINVAL, "read: bad maxBytes");
     cleanup_close int fd =
         al_open_in_root(a->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, false);

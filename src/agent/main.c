@@ -41,6 +41,20 @@
  *   --env K=V        image environment, repeatable; applied over the defaults (PATH, HOME,
  *                    HOSTNAME, TERM for ttys) and under each request's env
  *   --root DIR       root for file ops and /etc/passwd lookups (default "/"; for tests)
+ * Inherited fds above the channel are closed at startup.
+ *
+ * Protocol details beyond common/proto.h
+ *   EXEC that cannot start (bad JSON, unknown user, missing cwd, no pty): ERROR with the
+ *   request id, no STARTED.  A command that is not found / not executable: STARTED, a
+ *   shell-like STDERR line, EXIT 127 / 126.  exitCode is 128+N when killed by signal N.
+ *   EXEC "env" may be an array of "K=V" or an object.  tty: TERM=xterm is added; STDIN with
+ *   flag EOF sends VEOF (^D) through the pty.
+ *   FILE read: optional "maxBytes" (larger files fail with EFBIG); every FILE_DATA carries
+ *   MORE, the RESULT {"ok":true,"size":N} ends it.  list: entry types are "file", "dir",
+ *   "symlink", "other"; the result also has "truncated" (more than 10000 entries or ~900 KiB)
+ *   and "skipped" (names that are not UTF-8).  stat adds "name" and, for symlinks, "target".
+ *   write refuses a symlink as the last component (ELOOP) and non-regular files; remove
+ *   refuses mount points (EBUSY).
  */
 #define AL_LOG_COMPONENT "agent"
 
@@ -430,6 +444,7 @@ int main(int argc, char **argv)
 
     al_log_setup(AL_LOG_WARN, AL_LOG_PLAIN, 2);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    umask(0); /* file ops create with exactly the requested mode; execs get 022 */
     if (ensure_stdio() < 0)
         return 1;
     a.image_env = calloc((size_t)argc + 1, sizeof(char *));

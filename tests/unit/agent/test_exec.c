@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "common/cleanup.h"
 #include "common/fsutil.h"
 
 static struct tagent ag;
@@ -74,6 +75,9 @@ static void test_echo(void **state)
     assert_int_equal(e.exit_code, 0);
     assert_int_equal(e.signal, 0);
     assert_false(e.timed_out);
+    texec_free(&e);
+    assert_int_equal(tagent_exec(&ag, 99, "{\"command\":[\"sh\",\"-c\",\"umask\"]}", &e, 5000), 0);
+    assert_string_equal(e.out, "0022\n");
     texec_free(&e);
 }
 
@@ -305,6 +309,17 @@ static void test_tty(void **state)
     assert_non_null(strstr(t.out, "got:abc"));
     assert_non_null(strstr(t.out, "40 120"));
     texec_free(&t);
+
+    /* EOF on a tty stdin is VEOF: cat ends */
+    struct texec c = {.id = 18};
+    assert_int_equal(tagent_send(&ag, AL_MSG_EXEC, 0, 18,
+                                 "{\"command\":[\"cat\"],\"tty\":true,\"stdin\":true}", NULL, 0),
+                     0);
+    assert_int_equal(tagent_send(&ag, AL_MSG_STDIN, AL_FRAME_EOF, 18, NULL, "line\n", 5), 0);
+    assert_int_equal(tagent_wait_execs(&ag, &c, 1, 5000), 0);
+    assert_int_equal(c.exit_code, 0);
+    assert_non_null(strstr(c.out, "line"));
+    texec_free(&c);
 }
 
 static void test_env_and_cwd(void **state)
@@ -321,6 +336,18 @@ static void test_env_and_cwd(void **state)
     assert_non_null(
         strstr(e.out, "req 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
     assert_non_null(strstr(e.out, "/tmp\nhome\n"));
+    texec_free(&e);
+    /* env as an object works too */
+    assert_int_equal(tagent_exec(&t, 4,
+                                 "{\"command\":[\"sh\",\"-c\",\"echo $FOO\"],"
+                                 "\"env\":{\"FOO\":\"obj\"}}",
+                                 &e, 5000),
+                     0);
+    assert_string_equal(e.out, "obj\n");
+    texec_free(&e);
+    assert_int_equal(
+        tagent_exec(&t, 5, "{\"command\":[\"true\"],\"env\":[\"NOEQUALS\"]}", &e, 5000), 0);
+    assert_true(e.error);
     texec_free(&e);
     assert_int_equal(tagent_exec(&t, 2, "{\"command\":[\"pwd\"],\"cwd\":\"/\"}", &e, 5000), 0);
     assert_string_equal(e.out, "/\n");
@@ -443,6 +470,87 @@ static void test_eof_kills_everything(void **state)
     assert_true(WIFEXITED(status));
     assert_true(twait_gone(pid, 3000));
     texec_free(&e);
+}
+
+/* Garbage in every field of every request type: the agent answers or ignores, never dies. */
+static void test_garbage_frames(void **state)
+{
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "null",
+        "{\"command\":[1]}",
+        "{\"command\":[\"\"]}",
+        "{\"command\":[\"true\"],\"cwd\":\"relative\"}",
+        "{\"command\":[\"true\"],\"cwd\":\"/\\u0001\"}",
+        "{\"command\":[\"true\"],\"user\":\"a:b:c\"}",
+        "{\"command\":[\"true\"],\"user\":\"\"}",
+        "{\"command\":[\"true\"],\"rows\":70000}",
+        "{\"command\":[\"true\"],\"maxOutput\":-1}",
+        "{\"command\":[\"true\"],\"tty\":1}",
+        "{\"command\":[\"true\"],\"env\":[1]}",
+        "{\"command\":[\"true\"],\"env\":{\"=\":\"x\"}}",
+        "{\"a\":1,\"a\":2}",
+        "{\"signal\":0}",
+        "{\"signal\":99999}",
+        "{\"rows\":-1,\"cols\":0}",
+        "{\"op\":\"write\",\"path\":\"\"}",
+        "{\"op\":1,\"path\":\"/\"}",
+        "{\"op\":\"read\",\"path\":[]}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "\"str\"",
+        "{\"command\":",
+        "\xff\xfe",
+        "",
+    };
+    static const uint16_t types[] = {AL_MSG_EXEC,   AL_MSG_STDIN, AL_MSG_RESIZE,
+                                     AL_MSG_SIGNAL, AL_MSG_FILE,  AL_MSG_FILE_DATA};
+    srandom(1234);
+    uint32_t id = 5000;
+    for (size_t t = 0; t < AL_ARRAY_SIZE(types); t++)
+        for (size_t d = 0; d < AL_ARRAY_SIZE(docs); d++) {
+            uint8_t junk[64];
+            for (size_t k = 0; k < sizeof(junk); k++)
+                junk[k] = (uint8_t)random();
+            uint16_t flags = (uint16_t)(random() & AL_FRAME_FLAGS_ALL);
+            /* every other one reuses the previous id: frames for running requests */
+            uint32_t rid = (d & 1) ? id : ++id;
+            assert_int_equal(tagent_send(&ag, types[t], flags, rid, docs[d][0] ? docs[d] : NULL,
+                                         junk, random() % sizeof(junk)),
+                             0);
+        }
+    /* kill whatever may have started, then check the agent still answers */
+    for (uint32_t k = 5000; k <= id; k++)
+        tagent_send(&ag, AL_MSG_SIGNAL, 0, k, "{\"signal\":9}", NULL, 0);
+    assert_int_equal(tagent_send(&ag, AL_MSG_PING, 0, 4999, NULL, NULL, 0), 0);
+    for (;;) {
+        struct tframe f;
+        assert_int_equal(tagent_recv(&ag, &f, 10000), 1);
+        bool pong = f.type == AL_MSG_PONG && f.id == 4999;
+        tframe_clear(&f);
+        if (pong)
+            break;
+    }
+    assert_int_equal(kill(ag.pid, 0), 0);
+}
+
+/* A frame header that does not validate cannot be skipped: the agent ends, cleanly. */
+static void test_bad_header_ends_agent(void **state)
+{
+    struct tagent t;
+    assert_int_equal(tagent_start(&t, NULL), 0);
+    struct tframe f;
+    assert_int_equal(tagent_recv(&t, &f, 5000), 1);
+    tframe_clear(&f);
+    uint8_t hdr[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0};
+    assert_int_equal(write(t.fd, hdr, sizeof(hdr)), 16);
+    int status = -1;
+    for (int i = 0; i < 300 && waitpid(t.pid, &status, WNOHANG) == 0; i++)
+        tsleep_ms(10);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    t.pid = 0;
+    tagent_stop(&t);
 }
 
 static long vm_rss_kb(pid_t pid)
@@ -596,6 +704,8 @@ int main(void)
         T(test_user_switch),
         T(test_malformed),
         T(test_backpressure),
+        T(test_garbage_frames),
+        cmocka_unit_test(test_bad_header_ends_agent),
         cmocka_unit_test(test_env_and_cwd),
         cmocka_unit_test(test_eof_kills_everything),
         cmocka_unit_test(test_channel_path),

@@ -124,6 +124,19 @@ static void test_file_roundtrip(void **state)
     assert_memory_equal(data, "hello world", 11);
     free(data);
 
+    /* modes are exact, whatever the agent's umask was */
+    assert_int_equal(fop("{\"op\":\"write\",\"path\":\"/m666\",\"append\":true,\"mode\":438}", "x",
+                         1, NULL, NULL, NULL),
+                     0);
+    snprintf(host, sizeof(host), "%s/m666", froot);
+    assert_int_equal(stat(host, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0666);
+    assert_int_equal(
+        fop("{\"op\":\"mkdir\",\"path\":\"/d777\",\"mode\":511}", NULL, 0, NULL, NULL, NULL), 0);
+    snprintf(host, sizeof(host), "%s/d777", froot);
+    assert_int_equal(stat(host, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0777);
+
     /* a multi-frame write (3 MiB) with a mode, then a multi-chunk read */
     size_t n = 3u << 20;
     uint8_t *big = malloc(n);

@@ -232,6 +232,35 @@ static void test_outcap(void **state)
     assert_true(z.truncated);
 }
 
+/* Random bytes biased towards ':' ',' '\n' and digits: never a crash, results stay sane. */
+static void test_random_db(void **state)
+{
+    static const char alphabet[] = "::::,,\n\n0123456789abc/ \t#+-\xc3\xa9";
+    char db[2048];
+    srandom(42);
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)random() % (sizeof(db) - 1);
+        for (size_t i = 0; i < n; i++)
+            db[i] = alphabet[(size_t)random() % (sizeof(alphabet) - 1)];
+        db[n] = '\0';
+        struct agent_pwent e;
+        if (agent_passwd_find(db, "a", 0, &e) == 0) {
+            assert_string_equal(e.name, "a");
+            assert_true(e.home[0] == '/');
+        }
+        if (agent_passwd_find(db, NULL, 1, &e) == 0)
+            assert_int_equal(e.uid, 1);
+        gid_t gs[AGENT_MAX_GROUPS];
+        size_t ng = 0;
+        agent_group_members(db, "b", gs, &ng, AGENT_MAX_GROUPS);
+        assert_true(ng <= AGENT_MAX_GROUPS);
+        struct agent_user u;
+        struct al_err err;
+        if (agent_user_resolve("a:b", 0, db, db, &u, &err) == 0)
+            assert_true(u.ngroups >= 1 && u.ngroups <= AGENT_MAX_GROUPS);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_passwd_find), cmocka_unit_test(test_overlong_line),
         cmocka_unit_test(test_group),       cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_env_merge),   cmocka_unit_test(test_outcap),
+        cmocka_unit_test(test_random_db),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,6 +204,10 @@ def test_stdout_flood(airlockd, victim):
     assert r["timedOut"] is True and r["stderrTruncated"] is True, \
         {k: r[k] for k in r if k not in ("stdout", "stderr")}
     assert len(r["stderr"]) <= (1 << 20) + 4096
+    r = victim.sb.exec("yes", timeout=5, tty=True)
+    assert r["timedOut"] is True and r["stdoutTruncated"] is True, \
+        {k: r[k] for k in r if k not in ("stdout", "stderr")}
+    assert len(r["stdout"]) <= (1 << 20) + 4096
     r = victim.sb.exec("yes", timeout=5, maxOutputBytes=4096)
     assert r["stdoutTruncated"] is True and len(r["stdout"]) <= 4096 + 16
     assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024, "daemon RSS grew by %d KiB" % (

@@ -285,3 +285,13 @@ def test_state_files_not_world_readable(fresh_daemon):
         import shutil
         d.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_oom_score_adj_cannot_be_lowered(atk):
+    """Attack: lower our own oom_score_adj to -1000 so that, when the sandbox runs out of memory,
+    the kernel kills the agent (PID 1) instead of the attacker's processes.  Defence: lowering
+    it needs CAP_SYS_RESOURCE, which user code lacks: EACCES/EPERM."""
+    res = atk.run("write_file", "/proc/self/oom_score_adj", "-1000")
+    refused(res, {E.EACCES, E.EPERM, E.EROFS, E.ENOENT})
+    r = atk.sb.exec(["cat", "/proc/self/oom_score_adj"])
+    assert r["stdout"].strip() != "-1000", r

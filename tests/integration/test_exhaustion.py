@@ -233,3 +233,29 @@ def test_cpu_hog(airlockd, attack_bin, neighbour):
     finally:
         sb.delete()
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_limits_cannot_exceed_host(airlockd, tenant_key):
+    """Attack: an ordinary tenant gives its group a memory limit far above the host's RAM (and
+    a disk quota far above the host's free space), so that one sandbox's bomb triggers the
+    host-wide OOM killer (which may kill the daemon or other tenants) instead of a kill inside
+    its own cgroup.  (Not run as a bomb: that would hit everything on this machine.)
+    Defence: such settings are refused (400) or clamped to what the host can hold."""
+    with open("/proc/meminfo") as f:
+        mem_mib = int(f.readline().split()[1]) // 1024
+    disk_mib = free_bytes(airlockd.state_dir) >> 20
+    name = "g-big-%d" % os.getpid()
+    for res in ({"memoryMiB": min(262144, mem_mib * 4)}, {"diskMiB": min(1048576, disk_mib * 4)}):
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + name, {"image": "busybox",
+                                                                    "resources": res},
+                             key=tenant_key)
+        try:
+            if st in (200, 201):
+                got = r["resources"]
+                assert got["memoryMiB"] <= mem_mib and got["diskMiB"] <= max(disk_mib, 1), \
+                    "tenant got limits beyond the host (%d MiB RAM, %d MiB free disk): %s" % (
+                        mem_mib, disk_mib, got)
+            else:
+                assert st == 400, (st, r)
+        finally:
+            airlockd.api("DELETE", "/v1/sandboxgroups/" + name, key=tenant_key)

@@ -259,3 +259,28 @@ def test_limits_cannot_exceed_host(airlockd, tenant_key):
                 assert st == 400, (st, r)
         finally:
             airlockd.api("DELETE", "/v1/sandboxgroups/" + name, key=tenant_key)
+
+
+@pytest.mark.slow
+def test_huge_directory_listing(airlockd, attack_bin, group):
+    """Attack: user code creates 100000 files in one directory so the tenant's routine
+    GET /files/list makes the agent and daemon build an enormous response.  Defence: the
+    listing is bounded (entries capped or streamed): it returns within 10 s and the daemon's
+    memory grows by less than 64 MiB."""
+    import time
+    sb = new_sandbox(airlockd, group)
+    try:
+        a = attacker(sb, attack_bin)
+        res = a.run("inodefill", "/tmp/many", 100000, timeout=120)
+        if res["ok"] is False:
+            pytest.skip("inode quota below 100000 here: %s" % res["detail"])
+        rss0 = daemon_rss_kib(airlockd)
+        t0 = time.time()
+        st, body = airlockd.api("GET", sb.base + "/files/list?path=/tmp/many", timeout=60)
+        took = time.time() - t0
+        assert st in (200, 400, 413), (st, str(body)[:300])
+        assert took < 10, "listing took %.1f s" % took
+        assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024
+        healthy(airlockd)
+    finally:
+        sb.delete()

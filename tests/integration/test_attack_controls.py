@@ -146,3 +146,15 @@ def test_control_loopback_connect_reaches_host_listener(attack_bin):
         assert ln.accepted
     finally:
         ln.close()
+
+
+def test_control_proc_mem_sibling(attack_bin):
+    """Control for test_proc_mem_of_sibling: an unprivileged host user reads and opens for
+    writing the memory of its own sibling through /proc/<pid>/mem."""
+    if os.geteuid() != 0:
+        pytest.skip("controls run as root (setpriv)")
+    r = subprocess.run(list(unpriv()) + ["sh", "-c", "sleep 5 & %s procmem $!; kill $!" %
+                                         attack_bin], capture_output=True, text=True)
+    from attacks import parse_line
+    res = parse_line(r.stdout, "procmem")
+    assert res["ok"] is True and "OPENED" in res["detail"], res

@@ -205,3 +205,18 @@ def test_other_syscall_abi(atk, abi, call):
     user).  Defence: the filter checks the audit arch and the x32 bit: EPERM (ENOSYS where the
     kernel has no such ABI)."""
     refused(atk.run(abi, call))
+
+
+def test_proc_mem_of_sibling(atk):
+    """Attack: ptrace without ptrace(2): open /proc/<sibling>/mem of another process in the
+    sandbox (e.g. a long-running server the tenant started with secrets in its environment)
+    and read, or open it read-write to inject code.  The seccomp filter denies ptrace and
+    process_vm_readv, but /proc/<pid>/mem gives the same power to a same-uid process
+    (control: it works for an unprivileged host user).  Defence: must be refused like ptrace
+    (e.g. Landlock keeps /proc read-only, or procfs access to other processes is denied):
+    EACCES/EPERM, no bytes read."""
+    from attacks import parse_line
+    r = atk.sb.exec("sleep 30 & p=$!; %s procmem $p; kill $p" % atk.path)
+    res = parse_line(r["stdout"], "procmem")
+    assert "OPENED" not in res["detail"], "sibling's /proc/pid/mem opened read-write: %s" % res
+    refused(res, {E.EACCES, E.EPERM, E.ENOENT})

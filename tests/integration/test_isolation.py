@@ -295,3 +295,30 @@ def test_oom_score_adj_cannot_be_lowered(atk):
     refused(res, {E.EACCES, E.EPERM, E.EROFS, E.ENOENT})
     r = atk.sb.exec(["cat", "/proc/self/oom_score_adj"])
     assert r["stdout"].strip() != "-1000", r
+
+
+def test_daemon_environment_not_inherited(fresh_daemon, monkeypatch, attack_bin):
+    """Attack: read the daemon's environment from inside (cloud credentials, tokens and host
+    paths often live in a service's environment) through user code's own environment and the
+    agent's /proc/1/environ via the files API.  Defence: the agent and user code start from a
+    clean environment (image env + group/exec env only)."""
+    import secrets
+    canary = "canary-" + secrets.token_hex(8)
+    monkeypatch.setenv("AIRLOCK_SECTEST_CANARY", canary)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", canary)
+    d = fresh_daemon()
+    from attacks import new_group
+    g = new_group(d)
+    sb = new_sandbox(d, g)
+    try:
+        r = sb.exec("env; cat /proc/self/environ")
+        assert canary not in r["stdout"], "daemon env visible to user code: %s" % r["stdout"]
+        assert "/work/" not in r["stdout"], r["stdout"]
+        for p in ("/proc/1/environ", "/proc/self/environ"):
+            st, body = d.api("GET", sb.base + "/files?path=" + p)
+            if st == 200:
+                assert canary.encode() not in body, "daemon env in the agent's %s" % p
+        r = sb.exec("env", tty=True)
+        assert canary not in r["stdout"]
+    finally:
+        sb.delete()

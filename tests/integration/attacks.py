@@ -48,6 +48,7 @@ def _build_attack(outdir):
 def attack_bin():
     """Path of the host-built static attack binary."""
     d = tempfile.mkdtemp(prefix="airlock-attack-")
+    os.chmod(d, 0o755)  # the unprivileged host controls (setpriv) must reach it
     yield _build_attack(d)
     shutil.rmtree(d, ignore_errors=True)
 

@@ -141,6 +141,7 @@ def test_mkdir_and_delete_through_symlinks(airlockd, sandbox, secret):
     assert os.path.exists(os.path.join(airlockd.state_dir, "admin.key"))
 
 
+@pytest.mark.slow
 def test_symlink_swap_race(airlockd, sandbox, secret):
     """Attack: TOCTOU: user code flips /tmp/flip between a harmless directory and the host
     secret's directory as fast as it can while the API reads /tmp/flip/secret 150 times.

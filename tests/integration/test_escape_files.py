@@ -230,8 +230,9 @@ def test_nul_in_path_rejected(airlockd, sandbox, method, what, suffix):
     r = sandbox.exec("mkdir -p /tmp/keep && echo k > /tmp/keep/f && echo ok")
     assert r["stdout"] == "ok\n"
     target = "/tmp/keep" if method == "DELETE" else "/tmp/nul-" + what.strip("/").replace("/", "-")
+    q = {"recursive": "true"} if method == "DELETE" else {}
     st, body = api(sandbox, method, what, target + "\x00" + suffix,
-                   raw=b"x" if method == "PUT" else None, recursive="true")
+                   raw=b"x" if method == "PUT" else None, **q)
     assert st == 400, "%s %s with a NUL in the path -> %s %s" % (method, what, st, body)
     r = sandbox.exec("ls /tmp; cat /tmp/keep/f")
     assert "nul-" not in r["stdout"] and "k\n" in r["stdout"], r

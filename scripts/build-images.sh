@@ -35,13 +35,13 @@ stamp_ok() { # name
     [ "$(cat "$CACHE/$1/airlock-stamp")" = "$1 v$VERSION" ]
 }
 
-# make_layout <rootfs> <outdir> <cmd-json>: one uncompressed layer, OCI config, manifest,
-# index.json (ref.name "latest"), oci-layout.
+# make_layout <rootfs> <outdir> <cmd-json> [mtime]: one uncompressed layer, OCI config,
+# manifest, index.json (ref.name "latest"), oci-layout.  With mtime (epoch seconds) every
+# file gets it, so the image digest is reproducible.
 make_layout() {
-  local rootfs=$1 out=$2 cmd=$3
+  local rootfs=$1 out=$2 cmd=$3 mtime=${4:-}
   mkdir -p "$out/blobs/sha256"
-  tar --numeric-owner --sort=name --xattrs --xattrs-include='security.capability' \
-    -C "$rootfs" -cf "$out/layer.tar" .
+  tar --numeric-owner --sort=name ${mtime:+--mtime=@$mtime} -C "$rootfs" -cf "$out/layer.tar" .
   "$PY" - "$out" "$cmd" <<'PYEOF'
 import hashlib, json, os, sys
 out, cmd = sys.argv[1], json.loads(sys.argv[2])
@@ -102,17 +102,10 @@ finish() { # name tmpdir: stamp and rename into place
   rm -rf "$CACHE/.old-$name" "$tmp"
 }
 
-find_busybox() {
+find_busybox() { # the static busybox of Debian's busybox-static package, if installed
   local b
-  for b in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$b" ] && file -L "$b" 2>/dev/null | grep -q 'statically linked'; then
-      echo "$b"; return 0
-    fi
-  done
-  if dpkg -L busybox-static >/dev/null 2>&1; then
-    b=$(dpkg -L busybox-static | grep -E '/bin/busybox$' | head -1)
-    [ -n "$b" ] && { echo "$b"; return 0; }
-  fi
+  b=$(dpkg -L busybox-static 2>/dev/null | grep -E '/bin/busybox$' | head -1) || true
+  [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
   return 1
 }
 
@@ -138,7 +131,7 @@ build_busybox() {
   printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
   chmod 1777 "$r/tmp"
   chmod 0700 "$r/root"
-  make_layout "$r" "$tmp/out" '["/bin/sh"]' >/dev/null
+  make_layout "$r" "$tmp/out" '["/bin/sh"]' 1700000000 >/dev/null
   finish busybox "$tmp"
   log "busybox: built in $CACHE/busybox"
 }

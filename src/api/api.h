@@ -90,6 +90,8 @@ struct api_config {
     unsigned max_connections;
     unsigned per_ip_limit;
     unsigned timeout_s;
+    /* host paths never to show a client: replaced by "<state>" in error messages */
+    const char *redact[4];
 };
 
 struct api_server;
@@ -126,6 +128,8 @@ int api_reply_data(struct api_response *resp, int status, const char *content_ty
 int api_reply_empty(struct api_response *resp, int status);
 /* {"error":{"code","message"}} for err. */
 json_t *api_error_json(const struct al_err *err);
+/* Replace every occurrence of `what` in msg (NUL-terminated, capacity cap) by `with`. */
+void api_redact(char *msg, size_t cap, const char *what, const char *with);
 /* A query argument's value (first occurrence), or NULL. */
 const char *api_query(const struct api_request *req, const char *key);
 /* Parse the body as a JSON object (strict, depth-bounded); 400 when it is not one. */

@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,6 +39,7 @@ struct conn_ctx {
     struct api_match match;
     char *body;
     size_t len, cap, max;
+    size_t seen; /* body bytes received, kept or not */
     bool too_large;
     bool responded;
     int status;
@@ -183,10 +186,34 @@ static void response_clear(struct api_response *r)
     memset(r, 0, sizeof(*r));
 }
 
+void api_redact(char *msg, size_t cap, const char *what, const char *with)
+{
+    size_t wl = what ? strlen(what) : 0, rl = strlen(with);
+    if (wl == 0)
+        return;
+    char *p = msg;
+    while ((p = strstr(p, what))) {
+        if ((size_t)(p - msg) + rl + 1 > cap) {
+            *p = '\0'; /* no room for the replacement: cut the message here */
+            return;
+        }
+        size_t tail = strlen(p + wl);
+        if ((size_t)(p - msg) + rl + tail + 1 > cap)
+            tail = cap - 1 - (size_t)(p - msg) - rl;
+        memmove(p + rl, p + wl, tail);
+        p[rl + tail] = '\0';
+        memcpy(p, with, rl);
+        p += rl;
+    }
+}
+
 static enum MHD_Result send_error(struct conn_ctx *cx, struct MHD_Connection *conn,
-                                  const struct al_err *err, int status_override)
+                                  const struct al_err *in, int status_override)
 {
     struct api_response r = {0};
+    struct al_err copy = *in, *err = &copy;
+    for (size_t i = 0; i < AL_ARRAY_SIZE(cx->srv->cfg.redact); i++)
+        api_redact(copy.msg, sizeof(copy.msg), cx->srv->cfg.redact[i], "<state>");
     r.json = error_json_code(err, status_override == 405 ? "MethodNotAllowed" : NULL);
     r.status = status_override ? status_override : al_err_http_status(err->kind);
     if (!r.json)
@@ -280,6 +307,9 @@ static int begin(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err
 
 static int append_body(struct conn_ctx *cx, const char *data, size_t n)
 {
+    cx->seen += n;
+    if (cx->seen > cx->max + API_DISCARD_MAX)
+        return -EFBIG; /* a body without end: drop the connection */
     if (cx->too_large || cx->len + n > cx->max) {
         cx->too_large = true;
         return 0;
@@ -381,6 +411,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's own messages go to the daemon's JSON log like everything else. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    al_log(AL_LOG_WARN, NULL, NULL, "libmicrohttpd: %s", msg);
+}
+
+/* Percent-decoding as MHD does it, except that a decoded NUL byte becomes DEL (0x7f): the
+ * handlers see C strings, and a NUL would silently cut "/tmp/a%00/etc/shadow" to "/tmp/a".
+ * DEL is a control character every path and name validator refuses (400). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0')
+            s[i] = 0x7f;
+    return n;
+}
+
 static int unix_listener(const char *path, struct al_err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -429,10 +482,11 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
                               host);
         }
         srv->tcp = MHD_start_daemon(
-            flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
-            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-            srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+            flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, limit,
+            MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
         if (!srv->tcp) {
             free(srv);
             return al_err_set(err, AL_ERR_UNAVAILABLE, EADDRINUSE,
@@ -446,10 +500,12 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
             return fd;
         }
         srv->unix_path = strdup(cfg->unix_path);
-        srv->unx = MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
-                                    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                                    limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        srv->unx =
+            MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                             timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
         if (!srv->unx) {
             close(fd);
             api_server_free(srv);

@@ -117,6 +117,8 @@ int dm_h_sandbox_get(void *ud, struct api_request *req, struct api_response *res
                      struct al_err *err);
 int dm_h_sandbox_delete(void *ud, struct api_request *req, struct api_response *resp,
                         struct al_err *err);
+int dm_h_sandbox_stats(void *ud, struct api_request *req, struct api_response *resp,
+                       struct al_err *err);
 int dm_h_exec(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);
 int dm_h_file_put(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);
 int dm_h_file_get(void *ud, struct api_request *req, struct api_response *resp, struct al_err *err);

@@ -129,6 +129,27 @@ int dm_h_sandbox_delete(void *ud, struct api_request *req, struct api_response *
     return api_reply_empty(resp, 204);
 }
 
+int dm_h_sandbox_stats(void *ud, struct api_request *req, struct api_response *resp,
+                       struct al_err *err)
+{
+    struct daemon *d = ud;
+    int rc = dm_check_path(req, true, err);
+    if (rc < 0)
+        return rc;
+    struct dm_sandbox *sb;
+    if ((rc = dm_sandbox_acquire(d, req->who.tenant, req->params[0], req->params[1], &sb, err)) < 0)
+        return rc;
+    struct rt_stats st = {0};
+    rc = rt_sandbox_stats(sb->rt, &st, err);
+    dm_sandbox_release(d, sb);
+    if (rc < 0)
+        return rc;
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "memoryBytes", (json_int_t)st.memory_bytes,
+                          "cpuUsec", (json_int_t)st.cpu_usec, "pids", (json_int_t)st.pids,
+                          "diskBytes", (json_int_t)st.disk_bytes);
+    return o ? api_reply_json(resp, 200, o) : oom(err);
+}
+
 /* ---- exec ---- */
 
 struct exec_job {

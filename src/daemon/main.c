@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -114,37 +115,12 @@ static char *find_agent(const char *override)
 }
 
 /* admin.key: created on first start (mode 0600), registered in the store if it is not. */
-static int admin_key(struct daemon *d, struct al_err *err)
+static int write_new_admin_key(struct daemon *d, const char *path, struct al_err *err)
 {
-    cleanup_free char *path = path_join(d->state_dir, "admin.key");
-    if (!path)
-        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
-    char *text = NULL;
-    size_t len = 0;
-    int rc = al_read_file_at(AT_FDCWD, path, 4096, &text, &len);
-    if (rc == 0) {
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-            text[--len] = '\0';
-        struct store_key k;
-        struct al_err e;
-        rc = store_key_lookup(d->store, text, &k, &e);
-        if (rc == -ENOENT && strlen(text) == STORE_KEY_LEN)
-            rc = store_key_insert(d->store, "admin", true, text, &k, err);
-        else if (rc == 0 && !k.admin)
-            rc = al_err_set(err, AL_ERR_INTERNAL, EPERM, "%s is not an admin key", path);
-        else if (rc < 0)
-            rc = al_err_set(err, AL_ERR_INTERNAL, EINVAL, "%s: %s", path, e.msg);
-        explicit_bzero(text, len);
-        free(text);
-        if (rc == 0)
-            (void)chmod(path, 0600);
-        return rc;
-    }
-    if (rc != -ENOENT)
-        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "read %s", path);
     struct store_key k;
     char secret[STORE_KEY_LEN + 2];
-    if ((rc = store_key_create(d->store, "admin", true, &k, secret, err)) < 0)
+    int rc = store_key_create(d->store, "admin", true, &k, secret, err);
+    if (rc < 0)
         return rc;
     size_t n = strlen(secret);
     secret[n] = '\n';
@@ -156,6 +132,70 @@ static int admin_key(struct daemon *d, struct al_err *err)
     return 0;
 }
 
+/* admin.key: created on first start (mode 0600) and registered in the store if it is not;
+ * a revoked one is replaced by a new key, so the operator is never locked out. */
+static int admin_key(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *path = path_join(d->state_dir, "admin.key");
+    if (!path)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = al_read_file_at(AT_FDCWD, path, 4096, &text, &len);
+    if (rc == -ENOENT)
+        return write_new_admin_key(d, path, err);
+    if (rc < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, -rc, "read %s", path);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    struct store_key k;
+    struct al_err e;
+    bool replace = false;
+    rc = store_key_lookup(d->store, text, &k, &e);
+    if (rc == -ENOENT && strlen(text) == STORE_KEY_LEN) {
+        rc = store_key_insert(d->store, "admin", true, text, &k, &e);
+        if (rc < 0 && e.kind == AL_ERR_CONFLICT) {
+            log_warn("%s holds a revoked key: writing a new admin key", path);
+            replace = true;
+            rc = 0;
+        } else if (rc < 0) {
+            rc = al_err_set(err, AL_ERR_INTERNAL, e.code, "%s: %s", path, e.msg);
+        }
+    } else if (rc == 0 && !k.admin) {
+        rc = al_err_set(err, AL_ERR_INTERNAL, EPERM, "%s is not an admin key", path);
+    } else if (rc < 0) {
+        rc = al_err_set(err, AL_ERR_INTERNAL, EINVAL, "%s: %s", path, e.msg);
+    }
+    explicit_bzero(text, len);
+    free(text);
+    if (rc == 0 && replace)
+        return write_new_admin_key(d, path, err);
+    if (rc == 0)
+        (void)chmod(path, 0600);
+    return rc;
+}
+
+/* One airlockd per state directory: a second one would "recover" the first one's sandboxes.
+ * The lock fd stays open (and locked) for the life of the process. */
+static int lock_state_dir(struct daemon *d, struct al_err *err)
+{
+    cleanup_free char *path = path_join(d->state_dir, "airlockd.lock");
+    if (!path)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return al_err_sys(err, AL_ERR_INTERNAL, errno, "open %s", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return al_err_set(err, AL_ERR_CONFLICT, EBUSY, "another airlockd is using %s",
+                              d->state_dir);
+        return al_err_sys(err, AL_ERR_INTERNAL, e, "lock %s", path);
+    }
+    return fd;
+}
+
 static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *err)
 {
     if (al_mkdir_p(state_dir, 0700) < 0)
@@ -164,6 +204,8 @@ static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *
     if (!d->state_dir)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "%s", state_dir);
     (void)chmod(d->state_dir, 0700);
+    if (lock_state_dir(d, err) < 0)
+        return -err->code;
     d->sandboxes_dir = path_join(d->state_dir, "sandboxes");
     d->tmp_dir = path_join(d->state_dir, "tmp");
     if (!d->sandboxes_dir || !d->tmp_dir)
@@ -182,6 +224,21 @@ static int open_backends(struct daemon *d, struct al_err *err)
     cleanup_free char *img = path_join(d->state_dir, "images");
     if (!db || !img)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    /* the database (hashed keys) is the daemon's alone; SQLite gives its -wal and -shm files
+     * the database file's mode */
+    int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return al_err_sys(err, AL_ERR_INTERNAL, e, "%s", db);
+    }
+    close(fd);
+    for (const char *sfx = "-wal"; sfx; sfx = strcmp(sfx, "-wal") == 0 ? "-shm" : NULL) {
+        cleanup_free char *side = NULL;
+        if (asprintf(&side, "%s%s", db, sfx) >= 0)
+            (void)chmod(side, 0600);
+    }
     int rc = store_open(db, &d->store, err);
     if (rc < 0)
         return rc;
@@ -261,6 +318,7 @@ int main(int argc, char **argv)
         .max_connections = 512,
         .per_ip_limit = 128,
         .timeout_s = 600,
+        .redact = {d.state_dir, img_builtin_cache_dir()},
     };
     if (api_server_start(&cfg, &d.api, &err) < 0) {
         log_error("api: %s", err.msg);

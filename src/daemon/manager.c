@@ -42,6 +42,28 @@ static struct dm_sandbox *find_locked(struct daemon *d, const char *id)
     return NULL;
 }
 
+/* The one place a live sandbox changes state (d->mu held): checked by the state machine. */
+static int move_locked(struct dm_sandbox *sb, enum dm_state to, struct al_err *err)
+{
+    int rc = dm_state_transition(sb->state, to, err);
+    if (rc == 0)
+        sb->state = to;
+    return rc;
+}
+
+/* running -> failed when the agent channel is gone (d->mu held). */
+static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
+{
+    if (sb->state != DM_STATE_RUNNING || !sb->rt || rt_sandbox_alive(sb->rt))
+        return;
+    struct al_err e2;
+    if (move_locked(sb, DM_STATE_FAILED, &e2) < 0)
+        return;
+    if (store_sandbox_set_state(d->store, sb->id, "failed", "error", &e2) < 0)
+        log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
+    log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed");
+}
+
 static void unlink_locked(struct daemon *d, struct dm_sandbox *sb)
 {
     for (struct dm_sandbox **p = &d->sandboxes; *p; p = &(*p)->next)
@@ -150,11 +172,17 @@ static int build(struct daemon *d, struct dm_sandbox *sb, int64_t slot, struct i
         return rc;
     }
     pthread_mutex_lock(&d->mu);
-    sb->rt = rt;
-    sb->state = DM_STATE_RUNNING;
+    rc = move_locked(sb, DM_STATE_RUNNING, err);
+    if (rc == 0)
+        sb->rt = rt;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    return 0;
+    if (rc < 0) {
+        struct al_err e2;
+        rt_sandbox_destroy(rt, &e2);
+        al_rm_rf(dir);
+    }
+    return rc;
 }
 
 int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
@@ -280,13 +308,7 @@ int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, 
         store_sandbox_clear(&row);
         return rc;
     }
-    if (sb->state == DM_STATE_RUNNING && !rt_sandbox_alive(sb->rt)) {
-        sb->state = DM_STATE_FAILED;
-        struct al_err e2;
-        if (set_state(d, id, DM_STATE_FAILED, DM_REASON_ERROR, &e2) < 0)
-            log_sb(AL_LOG_WARN, id, "mark failed: %s", e2.msg);
-        log_sb(AL_LOG_WARN, id, "agent channel gone: sandbox failed");
-    }
+    check_alive_locked(d, sb);
     if (sb->state != DM_STATE_RUNNING) {
         int rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is %s", id,
                             dm_state_name(sb->state));
@@ -302,6 +324,7 @@ int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, 
 void dm_sandbox_release(struct daemon *d, struct dm_sandbox *sb)
 {
     pthread_mutex_lock(&d->mu);
+    check_alive_locked(d, sb);
     sb->refs--;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
@@ -316,6 +339,36 @@ static void kill_user_processes(struct dm_sandbox *sb)
     struct al_err e;
     if (rt_exec(sb->rt, &req, NULL, NULL, &res, &e) == 0)
         rt_exec_result_free(&res);
+}
+
+/* Wait (d->mu held) until no request uses sb.  In-flight execs were asked to end by killing
+ * the sandbox's processes; if that did not work within a few seconds (the sandbox cannot
+ * even fork a kill), kill its whole cgroup from the host, which ends the agent and with it
+ * every pending call. */
+static void wait_refs_locked(struct daemon *d, struct dm_sandbox *sb, const char *dir)
+{
+    long long deadline = al_now_ms() + 5000;
+    bool forced = false;
+    while (sb->refs > 0) {
+        if (!forced && al_now_ms() >= deadline) {
+            forced = true;
+            pthread_mutex_unlock(&d->mu);
+            struct al_err e;
+            log_sb(AL_LOG_WARN, sb->id, "requests still running: killing the sandbox");
+            if (rt_cleanup_stale(sb->id, dir, &e) < 0)
+                log_sb(AL_LOG_WARN, sb->id, "forced kill: %s", e.msg);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
 }
 
 /* Delete a sandbox whose row we hold.  Caller checked tenancy. */
@@ -339,15 +392,15 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
             pthread_mutex_unlock(&d->mu);
             return 0;
         }
-        if ((rc = dm_state_transition(sb->state, DM_STATE_DELETING, err)) < 0 ||
-            sb->state == DM_STATE_CREATING) {
-            if (rc == 0)
-                rc = al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is still being created",
-                                row->id);
+        if (sb->state == DM_STATE_CREATING) {
+            pthread_mutex_unlock(&d->mu);
+            return al_err_set(err, AL_ERR_CONFLICT, EBUSY, "sandbox %s is still being created",
+                              row->id);
+        }
+        if ((rc = move_locked(sb, DM_STATE_DELETING, err)) < 0) {
             pthread_mutex_unlock(&d->mu);
             return rc;
         }
-        sb->state = DM_STATE_DELETING;
         bool busy = sb->refs > 0;
         pthread_mutex_unlock(&d->mu);
         struct al_err e2;
@@ -356,8 +409,7 @@ static int delete_row(struct daemon *d, const struct store_sandbox *row, enum dm
         if (busy && sb->rt && rt_sandbox_alive(sb->rt))
             kill_user_processes(sb);
         pthread_mutex_lock(&d->mu);
-        while (sb->refs > 0)
-            pthread_cond_wait(&d->cv, &d->mu);
+        wait_refs_locked(d, sb, dir);
         struct rt_sandbox *rt = TAKE_PTR(sb->rt);
         pthread_mutex_unlock(&d->mu);
         rc = rt ? rt_sandbox_destroy(rt, &e2) : 0;

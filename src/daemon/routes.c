@@ -17,6 +17,7 @@ const struct api_route dm_routes[] = {
     {"GET", "/v1/sandboxgroups/{group}/sandboxes", 0, dm_h_sandbox_list},
     {"GET", SB, 0, dm_h_sandbox_get},
     {"DELETE", SB, 0, dm_h_sandbox_delete},
+    {"GET", SB "/stats", 0, dm_h_sandbox_stats},
     {"POST", SB "/exec", 0, dm_h_exec},
     {"PUT", SB "/files", API_ROUTE_UPLOAD, dm_h_file_put},
     {"GET", SB "/files", 0, dm_h_file_get},

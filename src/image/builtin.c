@@ -32,7 +32,7 @@ int img_import_builtin(struct img_store *st, const char *name, struct img_info *
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/%s", img_builtin_cache_dir(), name) >= (int)sizeof(path))
         return al_err_set(err, AL_ERR_INVALID, ENAMETOOLONG, "image cache path too long");
-    int rc = img_import(st, path, NULL, ret, err);
+    int rc = img_import_ex(st, path, NULL, true, ret, err);
     if (rc < 0 && err && err->kind == AL_ERR_NOT_FOUND)
         return al_err_wrap(err, "built-in image '%s' not built (run scripts/build-images.sh)",
                            name);

@@ -154,6 +154,8 @@ int img_index_pick(const struct img_index *ix, const char *tag, const struct img
                    struct al_err *err);
 int img_config_decode(const char *buf, size_t len, struct img_config *ret, struct al_err *err);
 void img_config_clear(struct img_config *c);
+/* rootfs.diff_ids of a config (*ret NULL when absent); every entry a valid sha256 digest. */
+int img_config_diff_ids(const char *buf, size_t len, char ***ret, struct al_err *err);
 
 /* ---- www-authenticate ---- */
 struct img_challenge {
@@ -161,6 +163,10 @@ struct img_challenge {
     char realm[1024], service[256], scope[512];
 };
 int img_challenge_parse(const char *header, struct img_challenge *ret);
+
+/* ---- registry connections ---- */
+struct sockaddr;
+bool img_addr_blocked(const struct sockaddr *sa, bool registry_is_loopback);
 
 /* ---- content store ---- */
 struct img_store {
@@ -176,6 +182,14 @@ uint64_t img_blob_w_size(const struct img_blob_w *w);
 int img_blob_w_commit(struct img_blob_w *w, const char *expected, int64_t expected_size,
                       char ret_digest[AL_DIGEST_LEN], struct al_err *err);
 void img_blob_w_free(struct img_blob_w *w); /* aborts (deletes the temp file) unless committed */
+/* Trusted sources only: hash fd's whole content (must equal expected), then hardlink fd (not
+ * the writer's temp file) into place under expected. */
+int img_blob_w_hash_fd(struct img_blob_w *w, int fd, const char *expected);
+int img_blob_w_commit_link(struct img_blob_w *w, int fd, const char *expected);
+/* img_import with trusted = true: a layout on the store's filesystem has its verified blobs
+ * hardlinked instead of copied (the built-in cache). */
+int img_import_ex(struct img_store *st, const char *path, const char *tag, bool trusted,
+                  struct img_info *ret, struct al_err *err);
 /* Copy a stream into the store, verifying. */
 int img_blob_put_rd(struct img_store *st, struct img_rd *rd, uint64_t max, const char *expected,
                     int64_t expected_size, char ret_digest[AL_DIGEST_LEN], struct al_err *err);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,45 @@ static bool layer_present(struct img_store *st, const char *hex)
     return fstatat(st->layers_fd, hex, &s, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(s.st_mode);
 }
 
-static int unpack_layer(struct img_store *st, const struct img_desc *d, struct al_err *err)
+/* A reader that hashes what passes through it (the uncompressed layer, for its diff_id). */
+struct hash_rd {
+    struct img_rd *inner;
+    EVP_MD_CTX *md;
+};
+
+static ssize_t hash_read(void *ctx, void *buf, size_t len)
+{
+    struct hash_rd *h = ctx;
+    ssize_t n = h->inner->read(h->inner->ctx, buf, len);
+    if (n > 0 && !EVP_DigestUpdate(h->md, buf, (size_t)n))
+        return -EIO;
+    return n;
+}
+
+static int hash_finish(struct hash_rd *h, const char *want, struct al_err *err)
+{
+    uint8_t buf[16384];
+    ssize_t n;
+    while ((n = hash_read(h, buf, sizeof(buf))) > 0) /* trailing zero blocks count too */
+        ;
+    if (n < 0)
+        return al_err_sys(err, AL_ERR_INVALID, (int)-n, "reading layer");
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    char got[AL_DIGEST_LEN];
+    if (!EVP_DigestFinal_ex(h->md, md, &mdlen) || mdlen != 32)
+        return al_err_set(err, AL_ERR_INTERNAL, EIO, "sha256");
+    memcpy(got, "sha256:", 7);
+    al_hex_encode(md, 32, got + 7);
+    if (strcmp(got, want) != 0)
+        return al_err_set(err, AL_ERR_INVALID, EBADMSG,
+                          "uncompressed content %.80s does not match the config's diff_id %.80s",
+                          got, want);
+    return 0;
+}
+
+static int unpack_layer(struct img_store *st, const struct img_desc *d, const char *diff_id,
+                        struct al_err *err)
 {
     const char *hex = d->digest + 7;
     cleanup_close int bfd = img_blob_open(st, d->digest, err);
@@ -57,6 +96,7 @@ static int unpack_layer(struct img_store *st, const struct img_desc *d, struct a
             rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "open layer temp dir");
             goto out;
         }
+        (void)fchmod(root, 0755); /* the tar's "./" entry may change it */
         struct img_fd_rd f;
         struct img_rd raw, plain;
         img_fd_rd_init(&f, bfd, 0, &raw);
@@ -66,14 +106,29 @@ static int unpack_layer(struct img_store *st, const struct img_desc *d, struct a
             rc = al_err_sys(err, AL_ERR_INTERNAL, -rc, "decompressor");
             goto out;
         }
+        /* an uncompressed layer whose digest is its diff_id was verified already */
+        bool check = diff_id && !(comp == IMG_COMP_NONE && strcmp(diff_id, d->digest) == 0);
+        struct hash_rd h = {.inner = &plain, .md = check ? EVP_MD_CTX_new() : NULL};
+        struct img_rd hashed = {hash_read, &h};
+        if (check && (!h.md || !EVP_DigestInit_ex(h.md, EVP_sha256(), NULL))) {
+            EVP_MD_CTX_free(h.md);
+            img_decomp_free(dc);
+            rc = al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "sha256");
+            goto out;
+        }
         struct img_unpack_limits lim = {IMG_MAX_ENTRIES, IMG_MAX_UNPACKED};
-        rc = img_unpack_tar(root, &plain, &lim, err);
+        rc = img_unpack_tar(root, check ? &hashed : &plain, &lim, err);
+        if (rc == 0 && check)
+            rc = hash_finish(&h, diff_id, err);
+        EVP_MD_CTX_free(h.md);
         img_decomp_free(dc);
         if (rc < 0) {
             al_err_wrap(err, "layer %s", d->digest);
             goto out;
         }
-        (void)syncfs(root);
+        /* no syncfs(): it flushes the whole filesystem and would make imports slow on a busy
+         * host.  The rename is atomic against process crashes; after a power loss a layer is
+         * re-unpacked when img_get() finds its directory missing. */
     }
     if (renameat2(st->layers_fd, tmp, st->layers_fd, hex, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST || errno == ENOTEMPTY)
@@ -105,6 +160,7 @@ int img_store_load(struct img_store *st, const char *digest, struct img_info *re
     if (rc < 0)
         return rc;
     struct img_info info = {0};
+    cleanup_strv char **diff_ids = NULL;
     cleanup_free char *cbuf = NULL;
     size_t clen;
     rc = img_blob_read(st, m.config.digest, IMG_MAX_CONFIG, &cbuf, &clen, err);
@@ -113,6 +169,19 @@ int img_store_load(struct img_store *st, const char *digest, struct img_info *re
     rc = img_config_decode(cbuf, clen, &info.config, err);
     if (rc < 0)
         goto fail;
+    rc = img_config_diff_ids(cbuf, clen, &diff_ids, err);
+    if (rc < 0)
+        goto fail;
+    if (diff_ids) {
+        size_t nd = 0;
+        while (diff_ids[nd])
+            nd++;
+        if (nd != m.n_layers) {
+            rc = al_err_set(err, AL_ERR_INVALID, EINVAL,
+                            "image config lists %zu diff_ids for %zu layers", nd, m.n_layers);
+            goto fail;
+        }
+    }
     info.layer_dirs = calloc(m.n_layers + 1, sizeof(char *));
     if (!info.layer_dirs) {
         rc = al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
@@ -121,7 +190,7 @@ int img_store_load(struct img_store *st, const char *digest, struct img_info *re
     for (size_t i = 0; i < m.n_layers; i++) {
         const struct img_desc *d = &m.layers[i];
         if (!layer_present(st, d->digest + 7)) {
-            rc = unpack_layer(st, d, err);
+            rc = unpack_layer(st, d, diff_ids ? diff_ids[i] : NULL, err);
             if (rc < 0)
                 goto fail;
         }

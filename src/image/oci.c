@@ -362,3 +362,27 @@ fail:
     img_config_clear(&c);
     return rc;
 }
+
+int img_config_diff_ids(const char *buf, size_t len, char ***ret, struct al_err *err)
+{
+    cleanup_json json_t *j = al_json_parse(buf, len, 0, err);
+    if (!j)
+        return -EINVAL;
+    json_t *rootfs = json_is_object(j) ? json_object_get(j, "rootfs") : NULL;
+    if (!rootfs || !json_is_object(rootfs) || !json_object_get(rootfs, "diff_ids")) {
+        *ret = NULL;
+        return 0;
+    }
+    char **v = NULL;
+    int rc = al_json_get_strv(rootfs, "diff_ids", true, IMG_MAX_LAYERS, AL_DIGEST_LEN, &v, err);
+    if (rc < 0)
+        return al_err_wrap(err, "image config rootfs");
+    for (char **p = v; *p; p++)
+        if (!al_digest_valid(*p)) {
+            al_strv_free(v);
+            return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                              "image config: unsupported or malformed diff_id");
+        }
+    *ret = v;
+    return 0;
+}

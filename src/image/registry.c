@@ -16,6 +16,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ struct reg {
     char *ca_blob;
     size_t ca_len;
     uint64_t done, total, reported;
+    CURLcode last_cc;
 };
 
 struct xfer {
@@ -147,14 +150,61 @@ static bool host_is_loopback(const char *hostport)
     return false;
 }
 
-/* Is an absolute URL (token realm) allowed under the plain-http rule? */
+/* Is an absolute URL (token realm) allowed?  https, or http under the plain-http rule; no
+ * userinfo; and a remote registry may not send us (with the credentials) to a loopback host. */
 static bool url_allowed(const struct reg *r, const char *url)
 {
-    if (strncmp(url, "https://", 8) == 0)
-        return true;
-    if (strncmp(url, "http://", 7) != 0)
+    const char *authority;
+    bool https = strncmp(url, "https://", 8) == 0;
+    if (https)
+        authority = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        authority = url + 7;
+    else
         return false;
-    return r->http_ok || (r->opts && r->opts->plain_http) || host_is_loopback(url + 7);
+    size_t alen = strcspn(authority, "/?#");
+    if (memchr(authority, '@', alen))
+        return false;
+    char host[256];
+    if (alen == 0 || alen >= sizeof(host))
+        return false;
+    memcpy(host, authority, alen);
+    host[alen] = '\0';
+    if (host_is_loopback(host) && !host_is_loopback(r->ref->host))
+        return false;
+    return https || r->http_ok || host_is_loopback(host);
+}
+
+/* Addresses a remote registry (or its redirects) may not make us connect to: loopback,
+ * link-local (cloud metadata), unspecified.  A loopback registry may use loopback. */
+bool img_addr_blocked(const struct sockaddr *sa, bool registry_is_loopback)
+{
+    if (sa->sa_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+        if ((a >> 24) == 127)
+            return !registry_is_loopback;
+        return (a >> 16) == 0xa9fe || a == 0; /* 169.254/16, 0.0.0.0 */
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a6))
+            return !registry_is_loopback;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, &a6->s6_addr[12], 4);
+            return img_addr_blocked((const struct sockaddr *)&v4, registry_is_loopback);
+        }
+        return IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_UNSPECIFIED(a6);
+    }
+    return true;
+}
+
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    const struct reg *r = ud;
+    if (purpose != CURLSOCKTYPE_IPCXN || img_addr_blocked(&a->addr, host_is_loopback(r->ref->host)))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static int load_ca(struct reg *r, const char *ca_file, struct al_err *err)
@@ -189,6 +239,8 @@ static void setup(struct reg *r, struct xfer *x, const char *url, struct curl_sl
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "airlock/0.1");
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, r);
     unsigned stall = r->opts && r->opts->stall_timeout_s ? r->opts->stall_timeout_s : 30;
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(stall < 15 ? stall : 15));
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -264,6 +316,7 @@ static int perform(struct reg *r, struct xfer *x, const char *url, const char *a
     if (x->sink_err < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, -x->sink_err, "registry %s: %s", r->ref->host,
                           what);
+    r->last_cc = cc;
     if (cc != CURLE_OK)
         return curl_fail(r, cc, what, ebuf, err);
     long code = 0;
@@ -443,7 +496,11 @@ static int ping(struct reg *r, struct al_err *err)
         struct al_err e2 = {0};
         int code = perform(r, &x, url, NULL, false, "version check", &e2);
         free(x.mem);
-        if (code < 0 && r->https && http_ok && e2.kind != AL_ERR_TIMEOUT) {
+        /* fall back to http only when the server does not speak TLS at all (not when its
+         * certificate failed verification, not when it stalled) */
+        bool not_tls = r->last_cc == CURLE_SSL_CONNECT_ERROR || r->last_cc == CURLE_RECV_ERROR ||
+                       r->last_cc == CURLE_GOT_NOTHING;
+        if (code < 0 && r->https && http_ok && not_tls) {
             r->https = false; /* no TLS there: a loopback or explicitly plain registry */
             continue;
         }
@@ -575,6 +632,8 @@ static int pull(struct reg *r, struct img_info *ret, struct al_err *err)
             return rc;
         reference = digest;
     }
+    if (r->opts && r->opts->progress && r->reported != r->total)
+        r->opts->progress(r->opts->progress_ud, r->total, r->total);
     return img_store_load(r->st, digest, ret, err);
 }
 

@@ -56,6 +56,8 @@ int img_store_open(const char *dir, struct img_store **ret, struct al_err *err)
     st->blobs_fd =
         openat(st->dir_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     st->layers_fd = openat(st->dir_fd, "layers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (st->layers_fd >= 0)
+        (void)fchmod(st->layers_fd, 0711);
     if (st->blobs_fd < 0 || st->layers_fd < 0) {
         rc = al_err_sys(err, AL_ERR_INTERNAL, errno, "image store: open %s/blobs|layers", dir);
         img_store_free(st);
@@ -181,6 +183,48 @@ void img_blob_w_free(struct img_blob_w *w)
         (void)unlinkat(w->st->blobs_fd, w->tmp, 0);
     EVP_MD_CTX_free(w->md);
     free(w);
+}
+
+int img_blob_w_hash_fd(struct img_blob_w *w, int fd, const char *expected)
+{
+    cleanup_free uint8_t *buf = malloc(1u << 18);
+    if (!buf)
+        return -ENOMEM;
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, 1u << 18, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        if (!EVP_DigestUpdate(w->md, buf, (size_t)n))
+            return -EIO;
+        off += n;
+    }
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    char digest[AL_DIGEST_LEN];
+    if (!EVP_DigestFinal_ex(w->md, md, &mdlen) || mdlen != 32)
+        return -EIO;
+    memcpy(digest, "sha256:", 7);
+    al_hex_encode(md, 32, digest + 7);
+    return strcmp(digest, expected) == 0 ? 0 : -EBADMSG;
+}
+
+int img_blob_w_commit_link(struct img_blob_w *w, int fd, const char *expected)
+{
+    char tmp[80];
+    snprintf(tmp, sizeof(tmp), "%s-l", w->tmp);
+    if (linkat(fd, "", w->st->blobs_fd, tmp, AT_EMPTY_PATH) < 0)
+        return -errno;
+    if (renameat(w->st->blobs_fd, tmp, w->st->blobs_fd, expected + 7) < 0) {
+        int e = -errno;
+        unlinkat(w->st->blobs_fd, tmp, 0);
+        return e;
+    }
+    return 0;
 }
 
 int img_blob_put_rd(struct img_store *st, struct img_rd *rd, uint64_t max, const char *expected,

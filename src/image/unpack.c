@@ -129,11 +129,15 @@ static int open_parent(struct unpack *u, const char *path, struct al_err *err)
             if (*p == '/')
                 p++;
             int nfd = openat2_beneath(cur, comp, O_RDONLY | O_DIRECTORY);
+            bool made = false;
             if (nfd == -ENOENT) {
                 if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
                     return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: mkdir '%.200s'", path);
+                made = true;
                 nfd = openat2_beneath(cur, comp, O_RDONLY | O_DIRECTORY);
             }
+            if (made && nfd >= 0)
+                (void)fchmod(nfd, 0755); /* implicit directories: 0755 whatever the umask */
             if (nfd == -ELOOP || nfd == -EXDEV || nfd == -ENOTDIR)
                 return al_err_set(err, AL_ERR_INVALID, EPERM,
                                   "layer entry's parent '%.200s' goes through a symlink (or is "
@@ -214,10 +218,9 @@ static int do_entry(struct unpack *u, struct img_tar *t, const struct img_tar_en
     if (path[0] == '\0') { /* the root itself */
         if (e->type != IMG_TAR_DIR)
             return al_err_set(err, AL_ERR_INVALID, EINVAL, "layer root entry is not a directory");
-        if (fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid) < 0) {
-            /* best effort: the layer root keeps root ownership */
-        }
-        (void)fchmod(u->root_fd, clean_mode(e->mode, true));
+        if (fchown(u->root_fd, (uid_t)e->uid, (gid_t)e->gid) < 0 ||
+            fchmod(u->root_fd, clean_mode(e->mode, true)) < 0)
+            return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: chown/chmod the root");
         return 0;
     }
     char *slash = strrchr(path, '/');

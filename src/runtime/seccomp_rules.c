@@ -27,7 +27,7 @@
         n, EPERM, RT_SC_MASKED_EQ, arg, m, v, why                                                  \
     }
 #define CLONE_NS(flag) DENY_IF("clone", 0, flag, flag, "clone with " #flag ": nested namespace")
-/* socket(): only AF_UNIX (1), AF_INET (2), AF_INET6 (10) and AF_NETLINK (16) */
+/* socket families allowed: AF_UNIX (1), AF_INET (2), AF_INET6 (10), AF_NETLINK (16) */
 #define FAMILY(f)                                                                                  \
     {                                                                                              \
         "socket", EAFNOSUPPORT, RT_SC_MASKED_EQ, 0, 0xffffffffull, f, "socket family " #f          \

@@ -270,6 +270,11 @@ static void populate_root(const struct rt_plan *p)
 {
     static const char *const dirs[] = {"proc", "dev", "sys", "tmp", ".airlock"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        /* The image's entry may be a symlink (mount(2) would follow it, resolved against the
+         * host root here) or a file: replace it with a real directory. */
+        struct stat st;
+        if (fstatat(AT_FDCWD, dirs[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+            TRY(ST_DEV, unlinkat(AT_FDCWD, dirs[i], 0));
         if (mkdir(dirs[i], i == 3 ? 01777 : 0755) == 0) {
             (void)!lchown(dirs[i], p->uid_base, p->uid_base);
             if (i == 3)

@@ -159,7 +159,7 @@ static int migrate(struct store *st, struct al_err *err)
                                err);
     if (rc < 0)
         return rc;
-    int v;
+    int v = 0;
     if ((rc = read_version(st, &v, err)) < 0)
         return rc;
     if (v > (int)AL_ARRAY_SIZE(migrations))

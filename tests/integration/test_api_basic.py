@@ -319,3 +319,34 @@ def test_restart_keeps_keys_and_groups(fresh_daemon):
     assert d2.admin_key == admin
     st, r = d2.api("GET", "/v1/sandboxgroups/" + name, key=key)
     assert st == 200, r
+
+
+def test_nul_bytes_in_path_and_query(airlockd, group):
+    # a NUL must not silently cut a name or a query value short
+    st, r = airlockd.api("PUT", "/v1/sandboxgroups/%s%%00x" % group, {"image": "busybox"})
+    assert st == 400, (st, r)
+    st, r = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes?label=team%%3Dx%%00y" % group)
+    assert st == 400, (st, r)
+    st, r = airlockd.api("GET", "/v1/sandboxgroups/%s%%00" % group)
+    assert st == 400, (st, r)
+
+
+def test_endless_chunked_body_is_cut(airlockd):
+    """A chunked body far beyond the cap ends the connection instead of being read forever."""
+    path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
+    s = socket.create_connection(("127.0.0.1", airlockd.port), timeout=30)
+    s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % (path, airlockd.admin_key)).encode())
+    chunk = b"a" * 65536
+    sent = 0
+    cut = False
+    try:
+        while sent < (64 << 20):
+            s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        cut = True
+    s.close()
+    assert cut, "the daemon read %d bytes of an oversized body" % sent
+    st, _ = airlockd.api("GET", "/healthz", key="")
+    assert st == 200

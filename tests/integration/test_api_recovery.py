@@ -95,3 +95,31 @@ def test_sigterm_during_exec(fresh_daemon):
     t.join(30)
     assert not t.is_alive()
     assert sandbox_processes(sb.id) == []
+
+
+def test_one_daemon_per_state_dir(fresh_daemon):
+    d = fresh_daemon()
+    g = new_group(d)
+    sb, _ = sandbox_or_skip(d, g)
+    with pytest.raises(RuntimeError) as e:
+        fresh_daemon(state_dir=d.state_dir)
+    assert "another airlockd" in str(e.value)
+    # the first daemon and its sandbox are unharmed
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    st, _ = d.api("GET", "/healthz", key="")
+    assert st == 200
+
+
+def test_revoked_admin_key_is_replaced_on_restart(fresh_daemon):
+    d = fresh_daemon()
+    old = d.admin_key
+    st, r = d.api("GET", "/v1/keys")
+    kid = [k["id"] for k in r["keys"] if old.startswith(k["prefix"]) and k["admin"]][0]
+    st, _ = d.api("DELETE", "/v1/keys/" + kid)
+    assert st == 204
+    assert d.api("GET", "/v1/keys")[0] == 401
+    d.stop()
+    d2 = fresh_daemon(state_dir=d.state_dir)
+    assert d2.admin_key != old
+    assert d2.api("GET", "/v1/keys")[0] == 200
+    assert d2.api("GET", "/v1/keys", key=old)[0] == 401

@@ -463,3 +463,37 @@ def test_exec_missing_command(airlockd, sb):
     if ev[-1]["type"] == "error":
         assert set(ev[-1]["error"]) == {"code", "message"}
     assert list(ev[-1])[0] == "type"
+
+
+def test_delete_when_sandbox_cannot_fork(airlockd):
+    """A sandbox at its pids limit cannot run the kill that ends execs: delete still ends."""
+    g = new_group(airlockd, resources={"pids": 16})
+    try:
+        sb, _ = sandbox_or_skip(airlockd, g)
+        result = {}
+
+        def run():
+            result["r"] = airlockd.api(
+                "POST", sb.base + "/exec",
+                {"command": ["sh", "-c", "while :; do sleep 100 & done"], "timeout": 300},
+                timeout=200)
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(2)
+        t0 = time.time()
+        assert sb.delete() == 204
+        assert time.time() - t0 < 30
+        t.join(60)
+        assert not t.is_alive()
+        assert sandbox_processes(sb.id) == []
+        assert cgroup_dirs(sb.id) == []
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_stats(airlockd, sb):
+    sb.exec("head -c 5000000 /dev/zero > /tmp/blob")
+    st, r = airlockd.api("GET", sb.base + "/stats")
+    assert st == 200, r
+    assert set(r) == {"memoryBytes", "cpuUsec", "pids", "diskBytes"}
+    assert r["pids"] >= 1 and r["memoryBytes"] > 0 and r["cpuUsec"] > 0

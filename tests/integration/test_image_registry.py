@@ -236,6 +236,28 @@ def test_pull_anonymous_gzip_and_by_digest(registry, busybox_layout, store):
     no_temp_files(store)
 
 
+def test_pull_docker_schema2_and_manifest_list(registry, busybox_layout, store):
+    skopeo_push(busybox_layout, registry.host + "/d2:latest", "--format", "v2s2")
+    req = urllib.request.Request(registry.url("/v2/d2/manifests/latest"), headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(req) as r:
+        body = r.read()
+        assert r.headers["Content-Type"] == "application/vnd.docker.distribution.manifest.v2+json"
+    rc, out = run_tool(store, "pull", registry.host + "/d2:latest")
+    assert rc == 0, out
+    assert out["digest"] == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert_busybox(out)
+    mt = "application/vnd.docker.distribution.manifest.v2+json"
+    lst = {"schemaVersion": 2,
+           "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+           "manifests": [{"mediaType": mt, "digest": out["digest"], "size": len(body),
+                          "platform": {"os": "linux", "architecture": "amd64"}}]}
+    registry.push_manifest("d2", "list", lst, lst["mediaType"])
+    rc, out2 = run_tool(store, "pull", registry.host + "/d2:list")
+    assert rc == 0, out2
+    assert out2["digest"] == out["digest"]
+
+
 def test_ref_needs_registry_host(store):
     rc, err = run_tool(store, "pull", "busybox:latest")
     assert rc == 1 and err["error"]["code"] == "InvalidArgument"
@@ -704,3 +726,128 @@ def test_progress_reported(registry, busybox_layout, store):
     assert lines
     done, total = map(int, lines[-1].split()[1].split("/"))
     assert done == total and total > 0
+
+
+# --- a scriptable fake registry for protocol edge cases ---
+
+class Fake:
+    """routes: path-suffix -> callable(handler) ; records (path, headers) of every request."""
+
+    def __init__(self, routes):
+        self.routes, self.seen = routes, []
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                me.seen.append((self.path, dict(self.headers)))
+                for suffix, fn in me.routes.items():
+                    if self.path.endswith(suffix):
+                        return fn(self)
+                self.send_response(404)
+                self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def reply(h, code, body=b"", ctype="application/octet-stream", headers=()):
+    h.send_response(code)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(body)))
+    for k, v in headers:
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def tiny_image(layer):
+    cfg = json.dumps({"os": "linux", "architecture": "amd64",
+                      "config": {"Cmd": ["/bin/sh"]}}).encode()
+    cdig = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    ldig = "sha256:" + hashlib.sha256(layer).hexdigest()
+    man = json.dumps({"schemaVersion": 2,
+                      "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": cdig, "size": len(cfg)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                  "digest": ldig, "size": len(layer)}]}).encode()
+    return cfg, cdig, layer, ldig, man
+
+
+def test_redirect_drops_credentials(store, busybox_layout):
+    """Blob storage on another host:port gets the redirect, never the registry credentials."""
+    cfg, cdig, layer, ldig, man = tiny_image(gzip.compress(busybox_tar(busybox_layout)))
+    storage = Fake({ldig: lambda h: reply(h, 200, layer)})
+    want = "Basic " + base64.b64encode(b"u:p").decode()
+
+    def authed(fn):
+        def wrapped(h):
+            if h.headers.get("Authorization") != want:
+                return reply(h, 401, b"{}", headers=[("WWW-Authenticate", 'Basic realm="r"')])
+            return fn(h)
+        return wrapped
+
+    reg = Fake({
+        "/v2/": authed(lambda h: reply(h, 200, b"{}")),
+        "/manifests/t": authed(lambda h: reply(h, 200, man,
+                                               "application/vnd.oci.image.manifest.v1+json")),
+        cdig: authed(lambda h: reply(h, 200, cfg)),
+        ldig: authed(lambda h: reply(h, 307, headers=[
+            ("Location", "http://127.0.0.1:%d/store/%s" % (storage.port, ldig))])),
+    })
+    try:
+        rc, out = run_tool(store, "pull", "127.0.0.1:%d/x:t" % reg.port, "--user", "u",
+                           "--password", "p")
+        assert rc == 0, out
+        assert_busybox(out)
+        assert storage.seen, "the blob was not fetched from the redirect target"
+        for path, hdrs in storage.seen:
+            assert "Authorization" not in hdrs, hdrs
+    finally:
+        reg.stop()
+        storage.stop()
+
+
+def test_blob_longer_than_descriptor_refused(store, busybox_layout):
+    cfg, cdig, layer, ldig, man = tiny_image(gzip.compress(busybox_tar(busybox_layout)))
+    reg = Fake({
+        "/v2/": lambda h: reply(h, 200, b"{}"),
+        "/manifests/t": lambda h: reply(h, 200, man, "application/vnd.oci.image.manifest.v1+json"),
+        cdig: lambda h: reply(h, 200, cfg),
+        ldig: lambda h: reply(h, 200, layer + b"\0" * 100000),
+    })
+    try:
+        rc, err = run_tool(store, "pull", "127.0.0.1:%d/x:t" % reg.port)
+        assert rc == 1, err
+        assert err["error"]["code"] == "PayloadTooLarge", err
+        no_temp_files(store)
+        assert ldig.split(":")[1] not in os.listdir(os.path.join(store, "blobs/sha256"))
+    finally:
+        reg.stop()
+
+
+def test_manifest_digest_mismatch_by_digest(store):
+    """Pulled by digest, the registry answers with other content: refused."""
+    cfg, cdig, layer, ldig, man = tiny_image(gzip.compress(b"x"))
+    other = "sha256:" + "1" * 64
+    reg = Fake({
+        "/v2/": lambda h: reply(h, 200, b"{}"),
+        "/manifests/" + other: lambda h: reply(h, 200, man,
+                                               "application/vnd.oci.image.manifest.v1+json"),
+    })
+    try:
+        rc, err = run_tool(store, "pull", "127.0.0.1:%d/x@%s" % (reg.port, other))
+        assert rc == 1 and "digest mismatch" in err["error"]["message"], err
+        assert os.listdir(os.path.join(store, "blobs/sha256")) == []
+    finally:
+        reg.stop()

@@ -392,3 +392,25 @@ def test_mountinfo_shows_no_host_paths(layer):
     targets = {l.split()[4] for l in mi.splitlines()}
     assert targets <= {"/", "/dev", "/dev/pts", "/dev/shm", "/sys", "/.airlock",
                        "/.airlock/init", "/proc"}, targets
+
+
+@pytest.mark.security
+def test_hostile_layer_symlinked_mountpoints(layer):
+    """An image whose /dev, /proc, /sys, /.airlock are symlinks (or files) pointing at host
+    paths: mounts must land on real directories inside the sandbox, nothing on the host."""
+    evil = tempfile.mkdtemp(prefix="rt-evil-")
+    try:
+        for name, target in (("dev", "/etc"), ("proc", "../../../../tmp"), (".airlock", "/root")):
+            os.symlink(target, os.path.join(evil, name))
+        open(os.path.join(evil, "sys"), "w").close()
+        created, res, p = run(layer + ":" + evil, "ls /dev; ls -d /proc/self; ls -A /sys | wc -l;"
+                              " ls -la / | grep -c -- '->'")
+        # the upper layer (evil) shadows the busybox layer's dirs
+        out = res[0]["stdout"].split()
+        assert "null" in out and "/proc/self" in out and out[-2] == "0", res
+        assert out[-1] == "0", "a mountpoint is still a symlink: %s" % res
+        with open("/proc/self/mountinfo") as f:
+            targets = [l.split()[4] for l in f]
+        assert not [t for t in targets if t in ("/etc", "/root") or t.startswith("/tmp/proc")]
+    finally:
+        shutil.rmtree(evil)

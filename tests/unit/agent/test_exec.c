@@ -337,6 +337,23 @@ static void test_env_and_cwd(void **state)
         strstr(e.out, "req 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
     assert_non_null(strstr(e.out, "/tmp\nhome\n"));
     texec_free(&e);
+    /* the command is looked up in the PATH of the exec's environment */
+    char dir[] = "/tmp/al-agent-path-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char script[128], json[512];
+    snprintf(script, sizeof(script), "%s/al-agent-pathtest", dir);
+    FILE *sf = fopen(script, "we");
+    assert_non_null(sf);
+    fputs("#!/bin/sh\necho found-in-path\n", sf);
+    fclose(sf);
+    chmod(script, 0755);
+    snprintf(json, sizeof(json),
+             "{\"command\":[\"al-agent-pathtest\"],\"env\":[\"PATH=%s:/usr/bin:/bin\"]}", dir);
+    assert_int_equal(tagent_exec(&t, 6, json, &e, 5000), 0);
+    unlink(script);
+    rmdir(dir);
+    assert_string_equal(e.out, "found-in-path\n");
+    texec_free(&e);
     /* env as an object works too */
     assert_int_equal(tagent_exec(&t, 4,
                                  "{\"command\":[\"sh\",\"-c\",\"echo $FOO\"],"

@@ -96,12 +96,31 @@ static void test_error_json(void **state)
     json_decref(j);
 }
 
+static void test_redact(void **state)
+{
+    char msg[64] = "import /var/lib/x/tmp/a: bad; see /var/lib/x";
+    api_redact(msg, sizeof(msg), "/var/lib/x", "<state>");
+    assert_string_equal(msg, "import <state>/tmp/a: bad; see <state>");
+    api_redact(msg, sizeof(msg), NULL, "<state>");
+    api_redact(msg, sizeof(msg), "", "<state>");
+    assert_string_equal(msg, "import <state>/tmp/a: bad; see <state>");
+    /* growing replacements stay inside the buffer */
+    char small[12] = "a/p b/p c";
+    api_redact(small, sizeof(small), "/p", "<state>");
+    assert_true(strlen(small) < sizeof(small));
+    assert_memory_equal(small, "a<state>", 8);
+    char tiny[8] = "xx/p";
+    api_redact(tiny, sizeof(tiny), "/p", "<state>");
+    assert_string_equal(tiny, "xx");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pattern),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "image/img_internal.h"
@@ -123,12 +126,48 @@ static void test_challenge(void **state)
     assert_int_equal(img_challenge_parse(big, &c), -EINVAL);
 }
 
+static bool blocked4(const char *ip, bool reg_loop)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    return img_addr_blocked((struct sockaddr *)&a, reg_loop);
+}
+
+static bool blocked6(const char *ip, bool reg_loop)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
+    return img_addr_blocked((struct sockaddr *)&a, reg_loop);
+}
+
+static void test_addr_blocked(void **state)
+{
+    /* a remote registry (or its redirects / token realm) never reaches loopback or metadata */
+    assert_true(blocked4("127.0.0.1", false));
+    assert_true(blocked4("127.1.2.3", false));
+    assert_true(blocked4("169.254.169.254", false));
+    assert_true(blocked4("0.0.0.0", false));
+    assert_true(blocked6("::1", false));
+    assert_true(blocked6("::ffff:127.0.0.1", false));
+    assert_true(blocked6("::ffff:169.254.169.254", false));
+    assert_true(blocked6("fe80::1", false));
+    assert_true(blocked6("::", false));
+    assert_false(blocked4("10.1.2.3", false)); /* private registries are fine */
+    assert_false(blocked4("93.184.216.34", false));
+    assert_false(blocked6("2001:db8::1", false));
+    /* a loopback registry may use loopback, still not metadata */
+    assert_false(blocked4("127.0.0.1", true));
+    assert_false(blocked6("::1", true));
+    assert_true(blocked4("169.254.169.254", true));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_ok),
         cmocka_unit_test(test_ref_bad),
         cmocka_unit_test(test_challenge),
+        cmocka_unit_test(test_addr_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,18 +140,24 @@ struct image {
     char index[2048];
 };
 
-static void make_image(struct image *im, bool corrupt_layer)
+static void make_image_x(struct image *im, bool corrupt_layer, bool bad_diff_id)
 {
     struct tarw w1 = {0}, w2 = {0};
     layer_tar(&w1, "bin/one");
     layer_tar(&w2, "bin/two");
     gzip_buf(&w1, &im->layer1);
     zstd_buf(&w2, &im->layer2);
+    char d1[AL_DIGEST_LEN], d2[AL_DIGEST_LEN];
+    al_sha256_digest(w1.buf, w1.len, d1);
+    al_sha256_digest(bad_diff_id ? w1.buf : w2.buf, bad_diff_id ? w1.len : w2.len, d2);
     free(w1.buf);
     free(w2.buf);
-    const char *cfg = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":"
-                      "[\"PATH=/bin\"],\"Cmd\":[\"/bin/one\"],\"User\":\"nobody\"},"
-                      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":"
+             "[\"PATH=/bin\"],\"Cmd\":[\"/bin/one\"],\"User\":\"nobody\"},"
+             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+             d1, d2);
     mkblob(&im->config, cfg, strlen(cfg));
     char man[2048];
     snprintf(man, sizeof(man),
@@ -172,6 +178,11 @@ static void make_image(struct image *im, bool corrupt_layer)
              im->manifest.digest, im->manifest.len);
     if (corrupt_layer)
         im->layer2.data[im->layer2.len / 2] ^= 0xff; /* content no longer matches its name */
+}
+
+static void make_image(struct image *im, bool corrupt_layer)
+{
+    make_image_x(im, corrupt_layer, false);
 }
 
 static void free_image(struct image *im)
@@ -281,6 +292,23 @@ static void test_layout_corrupt_blob(void **state)
     free_image(&im);
 }
 
+static void test_layout_bad_diff_id(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    struct image im;
+    make_image_x(&im, false, true);
+    char lay[400];
+    snprintf(lay, sizeof(lay), "%s/layout", dir);
+    write_layout(&im, lay);
+    struct al_err err = {0};
+    struct img_info info;
+    assert_int_equal(img_import(st, lay, NULL, &info, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "diff_id"));
+    assert_int_equal(count_entries("layers"), 1); /* layer 1 is fine; layer 2 never appears */
+    free_image(&im);
+}
+
 static void test_layout_symlinked_blob(void **state)
 {
     if (geteuid() != 0)
@@ -372,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blob_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout_import_get_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout_corrupt_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout_bad_diff_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout_symlinked_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oci_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_archive, setup, teardown),

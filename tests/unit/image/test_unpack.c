@@ -254,6 +254,27 @@ static void test_mode_bits(void **state)
     }
 }
 
+static void test_umask_independent(void **state)
+{
+    skip_unless_root();
+    struct tarw w = {0};
+    struct al_err err = {0};
+    tarw_file(&w, "implicit/dir/f", 0644, "x");
+    tarw_hdr(&w, "explicit/", '5', 0755, NULL, NULL, 0, 0, 0);
+    mode_t old = umask(077);
+    int rc = unpack(&w, 0, 0, &err);
+    umask(old);
+    assert_int_equal(rc, 0);
+    const char *names[] = {"implicit", "implicit/dir", "explicit"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[600];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", root, names[i]);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+    }
+}
+
 static void test_whiteouts(void **state)
 {
     skip_unless_root();
@@ -327,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hardlink_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mode_bits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_umask_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whiteouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
     };

@@ -125,7 +125,7 @@ static void test_filter_behaviour(void **state)
             _exit(16);
         if (getpid() <= 0 || access("/", F_OK) != 0)
             _exit(17);
-        if (socket(40 /* AF_VSOCK */, SOCK_STREAM, 0) != -1 || errno != EAFNOSUPPORT)
+        if (socket(40 /* AF_VSOCK */, SOCK_STREAM | SOCK_CLOEXEC, 0) != -1 || errno != EAFNOSUPPORT)
             _exit(20);
         if (syscall(SYS_socket, 0x100000000ul | 17, SOCK_RAW, 0) != -1 || errno != EPERM)
             _exit(21);

@@ -1,6 +1,7 @@
 #include "../common/harness.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,31 @@ static void test_migrations(void **state)
     bool created;
     assert_int_equal(store_group_put(f->st, "acme", "g", "{}", &created, &err), 0);
     assert_true(created);
+    store_free(f->st);
+    f->st = NULL;
+
+    /* a database from a newer airlockd is refused, not downgraded */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_true(store_open(f->path, &f->st, &err) < 0);
+    assert_non_null(strstr(err.msg, "newer"));
+    f->st = NULL;
+
+    /* a fresh database file is created at the current version with every table */
+    char p2[160];
+    snprintf(p2, sizeof(p2), "%s/other.db", f->dir);
+    assert_int_equal(store_open(p2, &f->st, &err), 0);
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    static const char *const tables[] = {"tenants", "api_keys", "groups", "sandboxes", "images"};
+    for (size_t i = 0; i < 5; i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
 }
 
 static void test_keys(void **state)

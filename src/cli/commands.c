@@ -1,0 +1,88 @@
+/* Helpers shared by the command files: request + print + error reporting in one call. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/output.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+
+int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "airlock: %s\n", msg);
+    if (ctx && ctx->cmd) {
+        const struct cli_cmd *c = ctx->cmd;
+        fprintf(stderr, "usage: airlock %s%s%s %s\n", c->group ? c->group : "", c->group ? " " : "",
+                c->name, c->synopsis);
+        fprintf(stderr, "Try 'airlock %s%s%s --help'.\n", c->group ? c->group : "",
+                c->group ? " " : "", c->name);
+    }
+    return CLI_EXIT_USAGE;
+}
+
+char *cli_path(struct cli_ctx *ctx, ...)
+{
+    struct cli_buf b = {0};
+    va_list ap;
+    va_start(ap, ctx);
+    const char *seg;
+    while ((seg = va_arg(ap, const char *))) {
+        char *e = cli_escape(&ctx->conn, seg);
+        if (!e || cli_buf_append(&b, "/", 1) < 0 || cli_buf_append(&b, e, strlen(e)) < 0) {
+            curl_free(e);
+            cli_buf_free(&b);
+            va_end(ap);
+            return NULL;
+        }
+        curl_free(e);
+    }
+    va_end(ap);
+    return b.data;
+}
+
+int cli_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
+             int (*print_fn)(struct cli_ctx *ctx, json_t *resp), json_t **ret_json)
+{
+    if (!path) {
+        fprintf(stderr, "airlock: out of memory\n");
+        return CLI_EXIT_API;
+    }
+    struct al_err err = {0};
+    struct cli_resp resp;
+    if (cli_http_json(&ctx->conn, method, path, body, &resp, &err) < 0) {
+        cli_resp_free(&resp);
+        return cli_report_transport_error(&err);
+    }
+    int rc = CLI_EXIT_OK;
+    if (cli_exit_for_status(resp.status) != 0) {
+        rc = cli_report_api_error(&resp);
+        cli_resp_free(&resp);
+        return rc;
+    }
+    cleanup_json json_t *j = NULL;
+    if (resp.body.len > 0) {
+        j = cli_json_parse(resp.body.data, resp.body.len);
+        if (!j) {
+            fprintf(stderr, "airlock: the daemon sent a malformed response (HTTP %ld)\n",
+                    resp.status);
+            cli_resp_free(&resp);
+            return CLI_EXIT_API;
+        }
+    }
+    if (ctx->json)
+        cli_print_raw(stdout, &resp);
+    else if (print_fn && j)
+        rc = print_fn(ctx, j);
+    cli_resp_free(&resp);
+    if (ret_json)
+        *ret_json = TAKE_PTR(j);
+    return rc;
+}

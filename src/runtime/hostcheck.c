@@ -56,5 +56,6 @@ int rt_host_describe(char *buf, size_t len)
     const struct rt_cg_layout *layout;
     struct al_err e;
     const char *cg = rt_cg_layout_get(&layout, &e) == 0 ? rt_cg_layout_name(layout) : "unusable";
-    return snprintf(buf, len, "cgroups=%s landlock_abi=%d", cg, rt_landlock_abi());
+    return snprintf(buf, len, "cgroups=%s landlock_abi=%d disk=%s", cg, rt_landlock_abi(),
+                    rt_disk_supported() ? "ext4-loop+tmpfs" : "tmpfs-only");
 }

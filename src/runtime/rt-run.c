@@ -8,7 +8,7 @@
  * --nofile N, --timeout MS, --stdin (pass our stdin), --user U, --max-output N,
  * --repeat N (run the command N times), --parallel N (N threads at once, each round), --check
  * (rt_host_check only),
- * --cleanup ID DIR (rt_cleanup_stale only).
+ * --cleanup ID DIR (rt_cleanup_stale only), --disk-kind auto|tmpfs|ext4.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -123,6 +123,7 @@ int main(int argc, char **argv)
         {"max-output", required_argument, NULL, 'o'},
         {"repeat", required_argument, NULL, 'r'},
         {"parallel", required_argument, NULL, 'P'},
+        {"disk-kind", required_argument, NULL, 'D'},
         {"check", no_argument, NULL, 'C'},
         {"cleanup", no_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
                             .nofile = 1024};
     bool want_stdin = false, check = false, cleanup = false;
     const char *user = NULL;
+    enum rt_disk_kind disk_kind = RT_DISK_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
@@ -157,6 +159,14 @@ int main(int argc, char **argv)
             break;
         case 'K':
             cleanup = true;
+            break;
+        case 'D':
+            if (!strcmp(optarg, "tmpfs"))
+                disk_kind = RT_DISK_TMPFS;
+            else if (!strcmp(optarg, "ext4"))
+                disk_kind = RT_DISK_EXT4;
+            else if (strcmp(optarg, "auto") != 0)
+                return usage();
             break;
         case 'm':
         case 'd':
@@ -245,6 +255,7 @@ int main(int argc, char **argv)
         .uid_count = 65536,
         .limits = lim,
         .hostname = NULL,
+        .disk_kind = disk_kind,
     };
     long long t0 = al_now_us();
     struct rt_sandbox *sb;

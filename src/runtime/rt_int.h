@@ -95,6 +95,7 @@ struct rt_plan {
     char *overlay_opts; /* relative to sbdir */
     char scratch_opts[128], rw_opts[160], dev_opts[128], shm_opts[160], pts_opts[128];
     char rw[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], lower[PATH_MAX], root[PATH_MAX];
+    char rw_dev[32]; /* loop device with the ext4 writable layer; "" = tmpfs (rw_opts) */
     const char *agent_path;
     const char *hostname;
     uid_t uid_base;
@@ -123,6 +124,10 @@ const char *rt_stage_name(int stage);
 
 int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_cg *cg);
 void rt_plan_free(struct rt_plan *p);
+/* disk.c: the writable layer as a sparse ext4 image on a loop device.  rt_disk_create makes
+ * sbdir/disk.img, attaches it and returns the loop fd (dev gets "/dev/loopN"). */
+bool rt_disk_supported(void);
+int rt_disk_create(const char *sbdir, uint64_t size, uint64_t inodes, char *dev, size_t dev_len);
 /* An owned fd on the detached read-only tmpfs holding a copy of the agent as "init". */
 int rt_agent_fd(const char *path);
 /* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */

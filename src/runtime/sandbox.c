@@ -7,7 +7,11 @@
  *   2. a user namespace mapping 0..uid_count-1 onto the sandbox's host range (spawn.c);
  *   3. a setup child builds the root filesystem in a private mount namespace -- nothing is
  *      mounted in the host's namespace, so no mount can leak -- then joins the user
- *      namespace, unshares the rest and forks PID 1 as a child of the daemon (spawn.c);
+ *      namespace, unshares the rest and forks PID 1 as a child of the daemon (spawn.c).
+ *      The writable layer is a tmpfs, or a sparse ext4 image on a loop device when the disk
+ *      quota is larger than memory should hold (disk.c); the agent comes from a private
+ *      read-only tmpfs copy (agentfs.c).  cgroup2 membership is set at clone time
+ *      (CLONE_INTO_CGROUP); v1 migration (one RCU grace period) overlaps the mount work;
  *   4. PID 1 pivots into the root, confines itself (rlimits, no_new_privs, Landlock,
  *      seccomp from seccomp_rules.c) and execs the agent with the channel as fd 3;
  *   5. a reader thread per sandbox multiplexes the agent channel (channel.c); exec and file
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -169,8 +174,26 @@ static void sandbox_free(struct rt_sandbox *sb)
 }
 
 /* Kill, reap, stop the channel, remove cgroups and leftovers. */
+/* An ext4 writable layer: shut it down first, so its dirty pages are dropped instead of being
+ * written back to an image that is about to be deleted (seconds for a full disk). */
+static void disk_shutdown(int rw_fd)
+{
+    if (rw_fd < 0)
+        return;
+    struct statfs fs;
+    if (fstatfs(rw_fd, &fs) < 0 || fs.f_type != 0xEF53 /* EXT4_SUPER_MAGIC */)
+        return;
+    int fd = openat(rw_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    uint32_t flags = 2; /* EXT4_GOING_FLAGS_NOLOGFLUSH */
+    ioctl(fd, _IOR('X', 125, uint32_t) /* EXT4_IOC_SHUTDOWN */, &flags);
+    close(fd);
+}
+
 static int teardown(struct rt_sandbox *sb, struct al_err *err)
 {
+    disk_shutdown(sb->rw_fd);
     if (sb->pidfd >= 0)
         syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
     rt_cg_kill(&sb->cg);
@@ -315,6 +338,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         return r;
     }
     int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, go[2] = {-1, -1}, setup = -1, cgfd = -1;
+    int loopfd = -1;
     pid_t setup_pid = 0;
     r = rt_plan_init(plan, spec, &sb->cg);
     if (r < 0) {
@@ -330,6 +354,26 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     plan->landlock_abi = landlock_abi_cached;
+    uint64_t size = spec->limits.disk_bytes ? spec->limits.disk_bytes : (1ull << 30);
+    uint64_t inodes = spec->limits.inodes ? spec->limits.inodes : 65536;
+    bool ext4 = spec->disk_kind == RT_DISK_EXT4 ||
+                (spec->disk_kind == RT_DISK_AUTO &&
+                 (!spec->limits.memory_bytes || size > spec->limits.memory_bytes / 2));
+    if (ext4 && !rt_disk_supported() && spec->disk_kind == RT_DISK_EXT4) {
+        r = al_err_set(err, AL_ERR_UNAVAILABLE, ENOTSUP,
+                       "sandbox %s: ext4 disk needs mkfs.ext4 and loop devices", spec->id);
+        goto fail;
+    }
+    if (ext4 && rt_disk_supported()) { /* else: tmpfs, bounded by the memory limit too */
+        loopfd =
+            rt_disk_create(spec->sandbox_dir, size, inodes, plan->rw_dev, sizeof(plan->rw_dev));
+        if (loopfd < 0 && spec->disk_kind == RT_DISK_EXT4) {
+            r = al_err_sys(err, AL_ERR_INTERNAL, -loopfd, "sandbox %s: ext4 disk", spec->id);
+            goto fail;
+        }
+        if (loopfd < 0)
+            plan->rw_dev[0] = 0;
+    }
     plan->userns_fd = rt_userns_make(spec->uid_base, spec->uid_count, err);
     if (plan->userns_fd < 0) {
         r = plan->userns_fd;
@@ -388,6 +432,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     sb->ctl_fd = TAKE_FD(ctl[0]);
     r = read_reports(sb, rep[0], err);
+    if (loopfd >= 0) /* mounted now (or failed): the mount holds the device from here */
+        close(TAKE_FD(loopfd));
     if (r >= 0)
         r = rt_chan_start(sb, err);
     if (r >= 0)
@@ -420,6 +466,8 @@ fail:
     }
     if (cgfd >= 0)
         close(cgfd);
+    if (loopfd >= 0)
+        close(loopfd);
     if (plan->userns_fd >= 0)
         close(plan->userns_fd);
     if (plan->agent_fd >= 0)

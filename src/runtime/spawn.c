@@ -428,7 +428,10 @@ static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
     TRY(ST_SCRATCH, mkdir("rw", 0755));
     TRY(ST_SCRATCH, mkdir("root", 0755));
     TRY(ST_SCRATCH, mkdir("lower", 0700));
-    TRY(ST_RW, mount("airlock-rw", "rw", "tmpfs", MS_NOSUID | MS_NODEV, p->rw_opts));
+    if (p->rw_dev[0])
+        TRY(ST_RW, mount(p->rw_dev, "rw", "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, ""));
+    else
+        TRY(ST_RW, mount("airlock-rw", "rw", "tmpfs", MS_NOSUID | MS_NODEV, p->rw_opts));
     TRY(ST_RW, mkdir("rw/upper", 0755));
     TRY(ST_RW, mkdir("rw/work", 0700));
     TRY(ST_RW, lchown("rw/upper", p->uid_base, p->uid_base));

@@ -414,3 +414,42 @@ def test_hostile_layer_symlinked_mountpoints(layer):
         assert not [t for t in targets if t in ("/etc", "/root") or t.startswith("/tmp/proc")]
     finally:
         shutil.rmtree(evil)
+
+
+def loop_backings():
+    out = []
+    for dev in os.listdir("/sys/block"):
+        p = os.path.join("/sys/block", dev, "loop", "backing_file")
+        if os.path.exists(p):
+            out.append(open(p).read().strip())
+    return out
+
+
+def test_disk_quota_beyond_memory_is_real_disk(layer):
+    """A disk quota larger than the memory limit: writing past the memory limit works (ext4 on
+    a loop device, not memory-charged tmpfs) and stops with ENOSPC at the quota."""
+    if subprocess.run([RT_RUN, "--disk-kind", "ext4", layer, "--", "true"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no ext4 writable layer on this host (mkfs.ext4, loop devices)")
+    created, res, p = run(layer, "dd if=/dev/zero of=/tmp/big bs=1M count=300 2>&1;"
+                                 " stat -c %s /tmp/big; echo still-here", "--mem", "96M",
+                          "--disk", "160M", timeout=120)
+    r = res[0]
+    assert r["signal"] == 0 and r["alive"], r
+    out = r["stdout"]
+    assert "No space left on device" in out and "still-here" in out, out
+    size = int(out.split()[-2])
+    assert (96 << 20) < size <= (160 << 20), size
+    assert not [b for b in loop_backings() if created["dir"] in b]
+    assert not os.path.exists(created["dir"])
+
+
+def test_ext4_inode_quota(layer):
+    if subprocess.run([RT_RUN, "--disk-kind", "ext4", layer, "--", "true"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no ext4 writable layer on this host (mkfs.ext4, loop devices)")
+    r = one(layer, "i=0; while [ $i -lt 2000 ]; do touch /tmp/f$i 2>/dev/null || break;"
+                   " i=$((i+1)); done; echo made=$i", "--disk-kind", "ext4", "--inodes", "300")
+    made = int(r["stdout"].split("made=")[1])
+    # ext4 rounds the inode count up to whole inode-table blocks per group
+    assert 100 < made < 700, r

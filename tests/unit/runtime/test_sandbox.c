@@ -84,7 +84,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static struct rt_sandbox *make(const char *id)
+static struct rt_sandbox *make_kind(const char *id, enum rt_disk_kind kind)
 {
     snprintf(sbdir, sizeof(sbdir), "/tmp/rt-test-sb-XXXXXX");
     assert_non_null(mkdtemp(sbdir));
@@ -105,9 +105,16 @@ static struct rt_sandbox *make(const char *id)
     };
     struct rt_sandbox *sb = NULL;
     struct al_err err;
-    if (rt_sandbox_create(&spec, &sb, &err) < 0)
+    if (rt_sandbox_create(&spec, &sb, &err) < 0) {
+        rmdir(sbdir);
         fail_msg("create: %s", err.msg);
+    }
     return sb;
+}
+
+static struct rt_sandbox *make(const char *id)
+{
+    return make_kind(id, RT_DISK_AUTO);
 }
 
 static void destroy(struct rt_sandbox *sb)
@@ -277,11 +284,11 @@ static int collect_cb(void *ud, const void *data, size_t len)
     return 0;
 }
 
-static void test_files(void **state)
+static void files_test(const char *id, enum rt_disk_kind kind)
 {
     if (!ready)
         skip();
-    struct rt_sandbox *sb = make("rtunitfiles");
+    struct rt_sandbox *sb = make_kind(id, kind);
     struct al_err err;
     size_t big = (3u << 20) + 12345; /* several chunks */
     char *data = malloc(big);
@@ -342,6 +349,18 @@ static void test_files(void **state)
     destroy(sb);
 }
 
+static void test_files(void **state)
+{
+    files_test("rtunitfiles", RT_DISK_TMPFS);
+}
+
+static void test_files_ext4(void **state)
+{
+    if (access("/dev/loop-control", W_OK) != 0)
+        skip();
+    files_test("rtunitfilesext4", RT_DISK_EXT4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_agent_death_fails_waiters),
         cmocka_unit_test(test_destroy_during_exec),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_files_ext4),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -60,7 +60,9 @@ int img_import(struct img_store *st, const char *path, const char *tag, struct i
                struct al_err *err);
 /* Load an image already in the store by manifest digest. */
 int img_get(struct img_store *st, const char *digest, struct img_info *ret, struct al_err *err);
-/* Remove blobs and layers of every manifest not in keep (NULL-terminated digests). */
+/* Remove blobs and layers of every manifest not in keep (NULL-terminated digests).
+ * Concurrency: pulls, imports and gets may run in parallel (threads or processes) on one
+ * store; img_gc must not run while any of them does (the caller serialises it). */
 int img_gc(struct img_store *st, const char *const *keep, struct al_err *err);
 
 /* Built-in images ("busybox", "python"): the host-wide cache dir that scripts/build-images.sh

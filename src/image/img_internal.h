@@ -16,7 +16,7 @@
 #define IMG_MAX_LAYERS 256
 #define IMG_MAX_INDEX_ENTRIES 1024
 #define IMG_MAX_TOTAL_LAYERS (16ull << 30) /* compressed bytes of one image */
-#define IMG_MAX_UNPACKED (64ull << 30)     /* uncompressed bytes of one layer */
+#define IMG_MAX_UNPACKED (32ull << 30)     /* uncompressed bytes of one layer */
 #define IMG_MAX_ENTRIES 1000000            /* tar entries of one layer */
 #define IMG_MAX_NAME 4096                  /* tar entry path */
 #define IMG_MAX_PAX (1u << 20)             /* pax / GNU long name header payload */

@@ -388,7 +388,7 @@ static int scan_archive(struct img_store *st, struct img_rd *rd, struct archive 
                 a->n++;
                 continue;
             }
-            bool is_blob = strncmp(name, "blobs/sha256/", 13) == 0;
+            bool is_blob = strncmp(name, "blobs/sha256/", 13) == 0 && strlen(name + 13) == 64;
             char expected[AL_DIGEST_LEN];
             if (is_blob) {
                 snprintf(expected, sizeof(expected), "sha256:%s", name + 13);

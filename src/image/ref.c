@@ -135,7 +135,7 @@ int img_ref_parse(const char *s, struct img_ref *ret, struct al_err *err)
     if (!slash)
         return al_err_set(err, AL_ERR_INVALID, EINVAL,
                           "image reference '%.200s' needs a registry host (host[:port]/repo)", s);
-    if (!host_valid(buf, (size_t)(slash - buf)))
+    if ((size_t)(slash - buf) >= sizeof(r.host) || !host_valid(buf, (size_t)(slash - buf)))
         return al_err_set(err, AL_ERR_INVALID, EINVAL,
                           "image reference '%.200s': '%.*s' is not a registry host (no implicit "
                           "docker.io: name the registry, e.g. registry-1.docker.io/library/x)",

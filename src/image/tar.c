@@ -94,7 +94,11 @@ int img_tar_header_parse(const uint8_t blk[512], struct img_tar_hdr *ret)
         return -EBADMSG;
     h.mode = (uint32_t)(v & 07777);
     if (num_field(blk + 108, 8, &h.uid) < 0 || num_field(blk + 116, 8, &h.gid) < 0 ||
-        num_field(blk + 124, 12, &h.size) < 0 || num_field(blk + 136, 12, &v) < 0)
+        num_field(blk + 124, 12, &h.size) < 0)
+        return -EBADMSG;
+    if (blk[136] == 0xff) /* a negative base-256 mtime (before 1970): clamp */
+        v = 0;
+    else if (num_field(blk + 136, 12, &v) < 0)
         return -EBADMSG;
     h.mtime = (int64_t)(v > INT64_MAX ? INT64_MAX : v);
     h.typeflag = (char)blk[156];

@@ -250,6 +250,8 @@ static int do_entry(struct unpack *u, struct img_tar *t, const struct img_tar_en
             if (fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
                 return al_err_sys(err, AL_ERR_INTERNAL, errno, "layer: opaque xattr on '%.200s'",
                                   parent[0] ? parent : "/");
+            /* for overlays mounted with userxattr (inside a user namespace): best effort */
+            (void)fsetxattr(dfd, "user.overlay.opaque", "y", 1, 0);
             return 0;
         }
         if (strncmp(name, WH_META, strlen(WH_META)) == 0)

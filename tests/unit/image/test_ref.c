@@ -85,6 +85,16 @@ static void test_ref_bad(void **state)
     longref[sizeof(longref) - 1] = '\0';
     memcpy(longref, "example.com/", 12);
     assert_int_equal(img_ref_parse(longref, &r, &err), -EINVAL);
+    /* a host of 257 bytes (found by fuzz_ref: overflowed r.host) */
+    char longhost[300];
+    memset(longhost, 'a', 257);
+    longhost[100] = '.';
+    memcpy(longhost + 257, "/x", 3);
+    assert_int_equal(img_ref_parse(longhost, &r, &err), -EINVAL);
+    longhost[250] = ':';
+    memcpy(longhost + 251, "5000/x", 7);
+    assert_int_equal(img_ref_parse(longhost, &r, &err), 0); /* 255 bytes still fit */
+    assert_int_equal(strlen(r.host), 255);
 }
 
 static void test_challenge(void **state)

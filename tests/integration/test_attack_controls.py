@@ -55,7 +55,7 @@ def test_control_userns_root_succeeds(attack_bin, args):
 UNPRIV_SUCCEEDS = [("unshare", "user"), ("add_key",), ("keyctl",), ("io_uring",),
                    ("perf_event",), ("userfaultfd",), ("ptrace_child",), ("vmread_child",),
                    ("ia32", "unshare_user"), ("ia32", "keyctl"), ("ia32", "io_uring"),
-                   ("ia32", "ptrace_traceme")]
+                   ("ia32", "ptrace_traceme"), ("pidfd_getfd",)]
 
 
 @pytest.mark.parametrize("args", UNPRIV_SUCCEEDS, ids=lambda a: "-".join(a))

@@ -220,3 +220,15 @@ def test_proc_mem_of_sibling(atk):
     res = parse_line(r["stdout"], "procmem")
     assert "OPENED" not in res["detail"], "sibling's /proc/pid/mem opened read-write: %s" % res
     refused(res, {E.EACCES, E.EPERM, E.ENOENT})
+
+
+def test_pidfd_getfd(atk):
+    """Attack: pidfd_getfd to copy a descriptor out of another process (an own child here,
+    which the kernel allows for an ordinary user, see the control); aimed at the agent or a
+    sibling it would steal sockets and files.  Defence: seccomp denies pidfd_getfd: EPERM."""
+    refused(atk.run("pidfd_getfd"))
+
+
+def test_pivot_root(atk):
+    """Attack: pivot_root to swap the sandbox's root.  Defence: seccomp / no CAP_SYS_ADMIN."""
+    refused(atk.run("pivot_root"), DENIED)

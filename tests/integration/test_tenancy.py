@@ -242,3 +242,25 @@ def _tarinfo(name, size):
     t.size = size
     t.mode = 0o644
     return t
+
+
+def test_sandbox_not_addressable_through_another_group(airlockd, group, sandbox):
+    """Attack: address a sandbox through a different group of the same tenant (groups carry
+    the policy: egress, governance, tool allowlists, env), hoping the other group's laxer
+    settings apply.  Defence: a sandbox exists only under its own group: 404 elsewhere."""
+    other = "g-" + secrets.token_hex(4)
+    st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + other, {"image": "busybox"})
+    assert st == 201, (st, r)
+    try:
+        base = "/v1/sandboxgroups/%s/sandboxes/%s" % (other, sandbox.id)
+        for m, p, b in (("GET", base, None), ("POST", base + "/exec", {"command": ["true"]}),
+                        ("GET", base + "/files?path=/etc/passwd", None),
+                        ("DELETE", base, None)):
+            st, r = airlockd.api(m, p, b)
+            assert st == 404, (m, p, st, r)
+        st, r = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % other)
+        assert sandbox.id not in [s["id"] for s in r["sandboxes"]], r
+        assert airlockd.api("GET", sandbox.base)[0] == 200
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + other)
+    assert airlockd.api("GET", sandbox.base)[0] == 200, "deleting another group removed it"

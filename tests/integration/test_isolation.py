@@ -322,3 +322,29 @@ def test_daemon_environment_not_inherited(fresh_daemon, monkeypatch, attack_bin)
         assert canary not in r["stdout"]
     finally:
         sb.delete()
+
+
+def test_uid_range_not_shared_with_host_users(sandbox):
+    """Attack: rely on the sandbox's host uids belonging to someone else on the host (a real
+    account in /etc/passwd, or a rootless-container range in /etc/subuid), so that sandbox root
+    owns that user's files or can signal its processes.  Defence: the range overlaps no host
+    account and no /etc/subuid or /etc/subgid delegation."""
+    import pwd
+    ranges = uid_ranges(sandbox)
+    host_uids = {p.pw_uid for p in pwd.getpwall()}
+    for _, outside, count in ranges["uid_map"]:
+        clash = [u for u in host_uids if outside <= u < outside + count]
+        assert not clash, "sandbox uid range %d+%d contains host accounts %s" % (
+            outside, count, clash)
+    for m, f in (("uid_map", "/etc/subuid"), ("gid_map", "/etc/subgid")):
+        try:
+            lines = open(f).read().split()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            s, n = int(parts[1]), int(parts[2])
+            for _, outside, count in ranges[m]:
+                assert outside + count <= s or s + n <= outside, (m, line, ranges[m])

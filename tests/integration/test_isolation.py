@@ -348,3 +348,25 @@ def test_uid_range_not_shared_with_host_users(sandbox):
             s, n = int(parts[1]), int(parts[2])
             for _, outside, count in ranges[m]:
                 assert outside + count <= s or s + n <= outside, (m, line, ranges[m])
+
+
+def test_hidepid_hides_other_users(atk):
+    """Attack: as uid 1000 in the sandbox, list and read the processes of root there (a root
+    service started by the tenant, its environment and command line).  Defence: the sandbox's
+    procfs is mounted with hidepid: root's processes are invisible to uid 1000 (control: root
+    itself sees the process)."""
+    from attacks import parse_line
+    r = atk.sb.exec("(setsid sleep 25 >/dev/null 2>&1 </dev/null &); sleep 0.3; "
+                    "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = sleep ] && "
+                    "echo pid=${d#/proc/}; done", user="root")
+    assert "pid=" in r["stdout"], "control failed: root does not see its own sleep: %s" % r
+    pid = int(r["stdout"].split("pid=")[1].split()[0])
+    try:
+        r = atk.sb.exec([atk.path, "ps"], user="1000:1000")
+        res = parse_line(r["stdout"], "ps")
+        comms = [e.split(":", 1)[1] for e in res["detail"].split()[1:]]
+        assert "sleep" not in comms, "uid 1000 sees root's processes: %s" % res
+        res = atk.run("open_read", "/proc/%d/environ" % pid, user="1000:1000")
+        refused(res, {E.ENOENT, E.EACCES, E.EPERM})
+    finally:
+        atk.sb.exec("kill %d 2>/dev/null; true" % pid, user="root")

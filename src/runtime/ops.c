@@ -1,4 +1,4 @@
-/* Exec and file operations: encode the request (proto.h), send it, wait for its frames. */
+/* File operations: encode the request (proto.h), send it, wait for RESULT. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,30 +10,11 @@
 #include "common/proto.h"
 #include "runtime/rt_int.h"
 
-#define DEFAULT_MAX_OUTPUT (1u << 20)
 #define FILE_TIMEOUT_MS 120000
-#define EXEC_GRACE_MS 10000
 #define PATH_MAX_LEN 4096
 
-void rt_exec_result_free(struct rt_exec_result *r)
-{
-    if (!r)
-        return;
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
-static int add_strv(json_t *arr, const char *const *v)
-{
-    for (; v && *v; v++)
-        if (json_array_append_new(arr, json_string(*v)) < 0)
-            return -ENOMEM;
-    return 0;
-}
-
-static int send_json(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id, json_t *j,
-                     const void *data, size_t len, struct al_err *err)
+int rt_send_json(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id, json_t *j,
+                 const void *data, size_t len, struct al_err *err)
 {
     cleanup_free char *s = al_json_dump(j);
     if (!s)
@@ -41,82 +22,6 @@ static int send_json(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint3
     int r = rt_chan_send(sb, type, flags, id, s, strlen(s), data, len);
     if (r < 0)
         return al_err_sys(err, AL_ERR_UNAVAILABLE, -r, "sandbox %s: send to agent", sb->id);
-    return 0;
-}
-
-int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn out_fn, void *ud,
-            struct rt_exec_result *ret, struct al_err *err)
-{
-    if (!req->argv || !req->argv[0])
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "exec: empty command");
-    cleanup_json json_t *j = json_object();
-    json_t *cmd = json_array(), *env = json_array();
-    json_object_set_new(j, "command", cmd);
-    json_object_set_new(j, "env", env);
-    if (add_strv(cmd, req->argv) < 0 || add_strv(env, (const char *const *)sb->env) < 0 ||
-        add_strv(env, req->env) < 0)
-        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "exec: encode");
-    const char *cwd = req->cwd ? req->cwd : sb->workdir ? sb->workdir : "/";
-    json_object_set_new(j, "cwd", json_string(cwd));
-    const char *user = req->user ? req->user : sb->user;
-    if (user)
-        json_object_set_new(j, "user", json_string(user));
-    uint64_t max_output = req->max_output ? req->max_output : DEFAULT_MAX_OUTPUT;
-    json_object_set_new(j, "timeoutMs", json_integer(req->timeout_ms));
-    json_object_set_new(j, "tty", json_boolean(req->tty));
-    if (req->tty) {
-        json_object_set_new(j, "rows", json_integer(req->rows ? req->rows : 24));
-        json_object_set_new(j, "cols", json_integer(req->cols ? req->cols : 80));
-    }
-    json_object_set_new(j, "maxOutput", json_integer((json_int_t)max_output));
-    bool has_stdin = req->stdin_data != NULL;
-    json_object_set_new(j, "stdin", json_boolean(has_stdin));
-
-    struct rt_exec_result res;
-    memset(&res, 0, sizeof(res));
-    struct rt_req *rq;
-    int r = rt_req_new(sb, RT_REQ_EXEC, &rq, err);
-    if (r < 0)
-        return r;
-    rq->out_fn = out_fn;
-    rq->out_ud = ud;
-    rq->max_output = max_output;
-    rq->res = &res;
-    r = send_json(sb, AL_MSG_EXEC, 0, rq->id, j, NULL, 0, err);
-    if (r >= 0 && has_stdin) {
-        const char *p = req->stdin_data;
-        size_t left = req->stdin_len;
-        do {
-            size_t n = left > AL_PROTO_CHUNK ? AL_PROTO_CHUNK : left;
-            int s =
-                rt_chan_send(sb, AL_MSG_STDIN, n == left ? AL_FRAME_EOF : 0, rq->id, NULL, 0, p, n);
-            if (s < 0) {
-                r = al_err_sys(err, AL_ERR_UNAVAILABLE, -s, "sandbox %s: send stdin", sb->id);
-                break;
-            }
-            p += n;
-            left -= n;
-        } while (left);
-    }
-    if (r >= 0) {
-        long long deadline = req->timeout_ms ? al_now_ms() + req->timeout_ms + EXEC_GRACE_MS : 0;
-        r = rt_req_wait(sb, rq, deadline, err);
-    }
-    if (r >= 0) {
-        res.out = rq->out.data ? rq->out.data : strdup("");
-        res.out_len = rq->out.len;
-        res.err = rq->err.data ? rq->err.data : strdup("");
-        res.err_len = rq->err.len;
-        rq->out.data = rq->err.data = NULL;
-        if (!res.out || !res.err) {
-            rt_exec_result_free(&res);
-            r = al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
-        }
-    }
-    rt_req_free(sb, rq);
-    if (r < 0)
-        return r;
-    *ret = res;
     return 0;
 }
 
@@ -135,7 +40,7 @@ static int file_op(struct rt_sandbox *sb, json_t *j, const void *data, size_t le
     rq->data_ud = ud;
     rq->max_bytes = max_bytes;
     size_t first = len > AL_PROTO_CHUNK ? AL_PROTO_CHUNK : len;
-    r = send_json(sb, AL_MSG_FILE, first < len ? AL_FRAME_MORE : 0, rq->id, j, data, first, err);
+    r = rt_send_json(sb, AL_MSG_FILE, first < len ? AL_FRAME_MORE : 0, rq->id, j, data, first, err);
     for (size_t off = first; r >= 0 && off < len;) {
         size_t n = len - off > AL_PROTO_CHUNK ? AL_PROTO_CHUNK : len - off;
         int s = rt_chan_send(sb, AL_MSG_FILE_DATA, off + n < len ? AL_FRAME_MORE : 0, rq->id, NULL,

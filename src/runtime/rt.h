@@ -57,6 +57,7 @@ struct rt_exec_req {
     uint64_t max_output; /* per stream; 0 = default (1 MiB).  Beyond it: truncated = true */
     const void *stdin_data;
     size_t stdin_len;
+    bool stdin_stream; /* added: stdin stays open for rt_exec_stdin (after stdin_data, if any) */
 };
 
 struct rt_exec_result {
@@ -127,6 +128,21 @@ bool rt_sandbox_alive(const struct rt_sandbox *sb);
  * AL_ERR_TIMEOUT when it does not report EXIT within timeout_ms + 10 s. */
 int rt_exec(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn out_fn, void *ud,
             struct rt_exec_result *ret, struct al_err *err);
+
+/* Added by the runtime: the same exec in steps, for interactive streams (WebSocket).  Output
+ * goes to out_fn (or is buffered as with rt_exec) from the channel thread.  Every started
+ * exec must end with rt_exec_wait, which frees the handle (rt_sandbox_destroy waits for it). */
+struct rt_exec_handle;
+int rt_exec_start(struct rt_sandbox *sb, const struct rt_exec_req *req, rt_output_fn out_fn,
+                  void *ud, struct rt_exec_handle **ret, struct al_err *err);
+/* Needs req->stdin_stream; eof closes the child's stdin.  Calls on one handle: one thread at
+ * a time, none once rt_exec_wait has returned. */
+int rt_exec_stdin(struct rt_exec_handle *h, const void *data, size_t len, bool eof,
+                  struct al_err *err);
+int rt_exec_resize(struct rt_exec_handle *h, uint16_t rows, uint16_t cols, struct al_err *err);
+/* To the exec's process group. */
+int rt_exec_signal(struct rt_exec_handle *h, int sig, struct al_err *err);
+int rt_exec_wait(struct rt_exec_handle *h, struct rt_exec_result *ret, struct al_err *err);
 
 /* File operations, performed by the agent inside the sandbox's mount namespace.  Paths are
  * absolute sandbox paths; symlinks resolve inside the sandbox. */

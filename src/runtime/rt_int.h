@@ -206,5 +206,9 @@ int rt_req_wait(struct rt_sandbox *sb, struct rt_req *req, long long deadline_ms
                 struct al_err *err);
 void rt_req_free(struct rt_sandbox *sb, struct rt_req *req);
 
+/* Encode j and send it as one frame (+ data); errors as AL_ERR_UNAVAILABLE. */
+struct json_t;
+int rt_send_json(struct rt_sandbox *sb, uint16_t type, uint16_t flags, uint32_t id,
+                 struct json_t *j, const void *data, size_t len, struct al_err *err);
 /* Parse {"errno":N,"message":".."} into err (hostile input; bounded). */
 int rt_agent_error(const char *json, size_t len, const char *what, struct al_err *err);

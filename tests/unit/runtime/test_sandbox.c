@@ -67,7 +67,8 @@ static int group_setup(void **state)
             return -1;
     close(in);
     close(out);
-    static const char *const applets[] = {"sh", "sleep", "echo", "cat", "yes", "head", "true"};
+    static const char *const applets[] = {"sh",  "sleep", "echo", "cat",
+                                          "yes", "head",  "true", "stty"};
     for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
         snprintf(p, sizeof(p), "%s/bin/%s", layer, applets[i]);
         if (symlink("busybox", p) < 0)
@@ -349,6 +350,69 @@ static void files_test(const char *id, enum rt_disk_kind kind)
     destroy(sb);
 }
 
+struct collect_out {
+    pthread_mutex_t lock;
+    char buf[256];
+    size_t len;
+};
+
+static int out_cb(void *ud, int stream, const void *data, size_t len)
+{
+    struct collect_out *c = ud;
+    pthread_mutex_lock(&c->lock);
+    if (c->len + len < sizeof(c->buf)) {
+        memcpy(c->buf + c->len, data, len);
+        c->len += len;
+        c->buf[c->len] = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+static void test_interactive(void **state)
+{
+    if (!ready)
+        skip();
+    struct rt_sandbox *sb = make("rtunitinter");
+    struct al_err err;
+    struct rt_exec_result res;
+    struct rt_exec_handle *h;
+    /* stdin streamed in pieces */
+    struct collect_out c = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    const char *cat[] = {"cat", NULL};
+    struct rt_exec_req req = {.argv = cat, .stdin_stream = true, .timeout_ms = 20000};
+    assert_int_equal(rt_exec_start(sb, &req, out_cb, &c, &h, &err), 0);
+    assert_int_equal(rt_exec_stdin(h, "hello\n", 6, false, &err), 0);
+    assert_int_equal(rt_exec_stdin(h, "world", 5, true, &err), 0);
+    assert_true(rt_exec_stdin(h, "x", 1, false, &err) < 0); /* closed */
+    assert_int_equal(rt_exec_wait(h, &res, &err), 0);
+    assert_int_equal(res.exit_code, 0);
+    assert_string_equal(c.buf, "hello\nworld");
+    rt_exec_result_free(&res);
+    /* a signal to the process group */
+    const char *slp[] = {"sleep", "100", NULL};
+    struct rt_exec_req sreq = {.argv = slp, .timeout_ms = 20000};
+    assert_int_equal(rt_exec_start(sb, &sreq, NULL, NULL, &h, &err), 0);
+    usleep(200000);
+    assert_int_equal(rt_exec_signal(h, SIGTERM, &err), 0);
+    assert_true(rt_exec_signal(h, 0, &err) < 0);
+    assert_int_equal(rt_exec_wait(h, &res, &err), 0);
+    assert_int_equal(res.signal, SIGTERM);
+    rt_exec_result_free(&res);
+    /* a pty resized while it runs */
+    const char *sz[] = {"sh", "-c", "sleep 0.5; stty size", NULL};
+    struct rt_exec_req treq = {
+        .argv = sz, .tty = true, .rows = 10, .cols = 20, .timeout_ms = 20000};
+    assert_int_equal(rt_exec_start(sb, &treq, NULL, NULL, &h, &err), 0);
+    usleep(100000);
+    assert_int_equal(rt_exec_resize(h, 33, 111, &err), 0);
+    assert_int_equal(rt_exec_wait(h, &res, &err), 0);
+    if (!strstr(res.out, "33 111"))
+        fail_msg("stty size after resize: %s", res.out);
+    rt_exec_result_free(&res);
+    destroy(sb);
+}
+
 static void test_files(void **state)
 {
     files_test("rtunitfiles", RT_DISK_TMPFS);
@@ -368,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_stream_cancel),
         cmocka_unit_test(test_agent_death_fails_waiters),
         cmocka_unit_test(test_destroy_during_exec),
+        cmocka_unit_test(test_interactive),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_files_ext4),
     };

@@ -284,3 +284,54 @@ def test_huge_directory_listing(airlockd, attack_bin, group):
         healthy(airlockd)
     finally:
         sb.delete()
+
+
+@pytest.mark.slow
+def test_tenant_cannot_starve_other_tenants(fresh_daemon):
+    """Attack: tenant B holds 150 long-running exec requests open at once (each a `sleep 12` in
+    its own sandbox), exhausting the daemon's connection or thread limit so that every other
+    tenant's calls fail.  Defence: per-tenant / per-sandbox bounds on concurrent requests
+    (429 for B beyond them): tenant A's exec and /healthz keep answering within 5 s."""
+    import threading
+    import time
+    d = fresh_daemon()
+    st, r = d.api("POST", "/v1/keys", {"tenant": "t-hog"})
+    assert st == 201, (st, r)
+    kb = r["key"]
+    sbb = new_sandbox(d, new_group(d, key=kb), key=kb)
+    sba = new_sandbox(d, new_group(d))
+    results = []
+
+    def hog():
+        try:
+            results.append(d.api("POST", sbb.base + "/exec",
+                                 {"command": ["sleep", "12"], "timeout": 20},
+                                 key=kb, timeout=60)[0])
+        except OSError as e:
+            results.append(type(e).__name__)
+
+    threads = [threading.Thread(target=hog, daemon=True) for _ in range(150)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    failures = []
+    try:
+        for _ in range(3):
+            t0 = time.time()
+            try:
+                st, r = d.api("POST", sba.base + "/exec", {"command": ["echo", "a"]}, timeout=10)
+                if st != 200 or time.time() - t0 > 5:
+                    failures.append("exec %s in %.1f s" % (st, time.time() - t0))
+            except OSError as e:
+                failures.append("exec: %s" % e)
+            try:
+                if d.api("GET", "/healthz", key="", timeout=10)[0] != 200:
+                    failures.append("healthz not 200")
+            except OSError as e:
+                failures.append("healthz: %s" % e)
+            time.sleep(0.5)
+    finally:
+        for t in threads:
+            t.join(60)
+    assert not failures, "tenant A starved while B held %d requests (B got %s): %s" % (
+        len(threads), sorted(set(map(str, results))), failures)

@@ -64,9 +64,11 @@ def test_no_existence_oracle(airlockd, group, sandbox, tenant_key):
     fake_g = "g-" + secrets.token_hex(4)
     fake_s = secrets.token_hex(16)
     real = endpoints(group, sandbox.id) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
-        group, sandbox.id, x), {}) for x in EXTRA]
+        group, sandbox.id, x), {}) for x in EXTRA] + [
+        ("GET", "/v1/sandboxgroups/%s/sandboxes/%s/exec/stream" % (group, sandbox.id), None)]
     fake = endpoints(fake_g, fake_s) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
-        fake_g, fake_s, x), {}) for x in EXTRA]
+        fake_g, fake_s, x), {}) for x in EXTRA] + [
+        ("GET", "/v1/sandboxgroups/%s/sandboxes/%s/exec/stream" % (fake_g, fake_s), None)]
     for (m, p, b), (_, fp, fb) in zip(real, fake):
         st, _ = call(airlockd, m, p, b, tenant_key)
         fst, _ = call(airlockd, m, fp, fb, tenant_key)

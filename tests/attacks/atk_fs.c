@@ -201,7 +201,34 @@ static int a_sysv(const char *name, int argc, char **argv)
                       shm, shm_err, peek, mq, mq_err);
 }
 
+static int a_procmem(const char *name, int argc, char **argv)
+{
+    /* ptrace without ptrace(2): read another process's memory through /proc/<pid>/mem at the
+     * start of its first mapping (and try to open it for writing). */
+    if (argc < 1)
+        return atk_report(name, false, EINVAL, "usage: procmem <pid>");
+    char path[64], maps[4096];
+    snprintf(path, sizeof(path), "/proc/%s/maps", argv[0]);
+    long n = atk_read_file(path, maps, sizeof(maps));
+    unsigned long addr = n > 0 ? strtoul(maps, NULL, 16) : 0x400000;
+    snprintf(path, sizeof(path), "/proc/%s/mem", argv[0]);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return atk_report(name, false, errno, "opening %s (maps: %ld)", path, n);
+    char b[16];
+    ssize_t r = pread(fd, b, sizeof(b), (off_t)addr);
+    int e = r < 0 ? errno : 0;
+    close(fd);
+    int wfd = open(path, O_RDWR | O_CLOEXEC);
+    int we = wfd < 0 ? errno : 0;
+    if (wfd >= 0)
+        close(wfd);
+    return atk_report(name, r > 0, e, "pread(%s @0x%lx) -> %zd; open O_RDWR: %s", path, addr, r,
+                      wfd >= 0 ? "OPENED" : strerror(we));
+}
+
 const struct atk_entry atk_fs_table[] = {
+    {"procmem", a_procmem, "<pid> read a process's memory via /proc/pid/mem"},
     {"sysv", a_sysv, "<key> find a SysV shm segment / message queue"},
     {"mknod", a_mknod, "<path> <c|b> <maj> <min> create and open a device node"},
     {"open_read", a_open_read, "<path> [offset] open and read"},

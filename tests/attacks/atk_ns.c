@@ -307,7 +307,36 @@ static int a_kill(const char *name, int argc, char **argv)
     return atk_report(name, r == 0, e, "kill(%d, %d)", (int)pid, sig);
 }
 
+static int a_pidfd_getfd(const char *name, int argc, char **argv)
+{
+    /* Steals descriptor N of another process (default: fd 0 of an own child). */
+    pid_t c = argc > 0 ? (pid_t)strtol(argv[0], NULL, 10) : spawn_sleeper();
+    int target = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 0;
+    int pfd = (int)syscall(SYS_pidfd_open, c, 0);
+    int e = pfd < 0 ? errno : 0;
+    long fd = pfd >= 0 ? syscall(SYS_pidfd_getfd, pfd, target, 0) : -1;
+    if (pfd >= 0)
+        e = fd < 0 ? errno : 0;
+    if (fd >= 0)
+        close((int)fd);
+    if (pfd >= 0)
+        close(pfd);
+    if (argc == 0 && c > 0) {
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+    }
+    return atk_report(name, fd >= 0, e, "pidfd_getfd(pid %d, fd %d) -> %ld", (int)c, target, fd);
+}
+
+static int a_pivot_root(const char *name, int argc, char **argv)
+{
+    long r = syscall(SYS_pivot_root, "/tmp", "/tmp");
+    return atk_report(name, r == 0, r < 0 ? errno : 0, "pivot_root(/tmp, /tmp)");
+}
+
 const struct atk_entry atk_ns_table[] = {
+    {"pidfd_getfd", a_pidfd_getfd, "[pid] [fd] steal a descriptor of another process"},
+    {"pivot_root", a_pivot_root, "pivot_root(/tmp, /tmp)"},
     {"mount_tmpfs", a_mount_tmpfs, "mount a tmpfs on /tmp/.atk-mnt-PID"},
     {"mount_bind", a_mount_bind, "[src] bind-mount src (default /)"},
     {"mount_proc", a_mount_proc, "mount a new procfs"},

@@ -48,6 +48,7 @@ def _build_attack(outdir):
 def attack_bin():
     """Path of the host-built static attack binary."""
     d = tempfile.mkdtemp(prefix="airlock-attack-")
+    os.chmod(d, 0o755)  # the unprivileged host controls (setpriv) must reach it
     yield _build_attack(d)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -105,6 +106,8 @@ def attacker(sb, attack_bin):
 
 def host_run(attack_bin, name, *args, prefix=(), timeout=60):
     """Runs the attack on the host (positive controls), e.g. prefix=("unshare", "-rm")."""
+    if prefix and not shutil.which(prefix[0]):
+        pytest.skip("%s not installed on the host" % prefix[0])
     r = subprocess.run(list(prefix) + [attack_bin, name] + [str(a) for a in args],
                        capture_output=True, text=True, timeout=timeout)
     return parse_line(r.stdout, name)

@@ -55,7 +55,7 @@ def test_control_userns_root_succeeds(attack_bin, args):
 UNPRIV_SUCCEEDS = [("unshare", "user"), ("add_key",), ("keyctl",), ("io_uring",),
                    ("perf_event",), ("userfaultfd",), ("ptrace_child",), ("vmread_child",),
                    ("ia32", "unshare_user"), ("ia32", "keyctl"), ("ia32", "io_uring"),
-                   ("ia32", "ptrace_traceme")]
+                   ("ia32", "ptrace_traceme"), ("pidfd_getfd",)]
 
 
 @pytest.mark.parametrize("args", UNPRIV_SUCCEEDS, ids=lambda a: "-".join(a))
@@ -146,3 +146,15 @@ def test_control_loopback_connect_reaches_host_listener(attack_bin):
         assert ln.accepted
     finally:
         ln.close()
+
+
+def test_control_proc_mem_sibling(attack_bin):
+    """Control for test_proc_mem_of_sibling: an unprivileged host user reads and opens for
+    writing the memory of its own sibling through /proc/<pid>/mem."""
+    if os.geteuid() != 0:
+        pytest.skip("controls run as root (setpriv)")
+    r = subprocess.run(list(unpriv()) + ["sh", "-c", "sleep 5 & %s procmem $!; kill $!" %
+                                         attack_bin], capture_output=True, text=True)
+    from attacks import parse_line
+    res = parse_line(r.stdout, "procmem")
+    assert res["ok"] is True and "OPENED" in res["detail"], res

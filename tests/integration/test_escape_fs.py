@@ -166,3 +166,18 @@ def test_root_dir_up_is_root(atk):
     assert len(ino) == 3 and ino[0] == ino[1] == ino[2], r
     res = atk.run("opendir", "/tmp/up/work")
     assert res["ok"] is False, res
+
+
+def test_setuid_via_files_api_mode(atk):
+    """Attack: upload a program through the files API with mode 6755 (the agent, which does the
+    write, may set bits user code could not) and run it as uid 1000 to become root.
+    Defence: nosuid on every mount and no_new_privs: euid stays 1000, capabilities empty."""
+    with open(atk.binpath, "rb") as f:
+        data = f.read()
+    atk.sb.put("/tmp/suid-api", data, mode="6755")
+    r = atk.sb.exec("ls -ln /tmp/suid-api")
+    r = atk.sb.exec(["/tmp/suid-api", "caps"], user="1000:1000")
+    res = parse_line(r["stdout"], "caps")
+    uid = [x for x in res["detail"].split(";") if x.startswith("Uid:")][0].split("\t")[1:]
+    assert uid[1] == "1000", "setuid via the files API gave euid %s: %s" % (uid, res)
+    assert res["ok"] is False, res

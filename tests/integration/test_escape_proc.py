@@ -151,3 +151,30 @@ def test_agent_survives_hostile_passwd(airlockd, group, setup):
         assert sb.exec(["echo", "alive"], timeout=10)["stdout"] == "alive\n"
     finally:
         sb.delete()
+
+
+@pytest.mark.parametrize("setup", [
+    "rm -f /dev/null && mkfifo /dev/null", "rm -f /dev/ptmx && mkfifo /dev/ptmx",
+    "rm -f /dev/ptmx && ln -s /dev/zero /dev/ptmx", "rm -rf /tmp && mkfifo /tmp",
+    "rm -f /dev/null && ln -s /proc/self/fd/1 /dev/null"],
+    ids=["null-fifo", "ptmx-fifo", "ptmx-zero", "tmp-fifo", "null-loop"])
+def test_agent_survives_hostile_dev(airlockd, group, setup):
+    """Attack: root in the sandbox replaces the device nodes and directories the agent opens
+    for every exec (/dev/null for stdin, /dev/ptmx for a tty, /tmp) with FIFOs or endless
+    files, to hang the agent.  Defence: the agent opens them without blocking (or not at all
+    by path): every exec kind (pipes, tty, stdin) answers within 15 s, run or 4xx, and the
+    files API keeps working."""
+    sb = new_sandbox(airlockd, group)
+    try:
+        assert sb.exec(["sh", "-c", setup])["exitCode"] == 0
+        for kw in ({}, {"tty": True}, {"stdin": "abc"}):
+            t0 = time.time()
+            st, r = airlockd.api("POST", sb.base + "/exec",
+                                 dict({"command": ["echo", "hi"], "timeout": 10}, **kw),
+                                 timeout=60)
+            assert time.time() - t0 < 15, (kw, st, r)
+            assert st == 200 or 400 <= st < 500, (kw, st, r)
+        st, _ = airlockd.api("GET", sb.base + "/files?path=/etc/passwd", timeout=30)
+        assert st == 200
+    finally:
+        sb.delete()

@@ -205,3 +205,30 @@ def test_other_syscall_abi(atk, abi, call):
     user).  Defence: the filter checks the audit arch and the x32 bit: EPERM (ENOSYS where the
     kernel has no such ABI)."""
     refused(atk.run(abi, call))
+
+
+def test_proc_mem_of_sibling(atk):
+    """Attack: ptrace without ptrace(2): open /proc/<sibling>/mem of another process in the
+    sandbox (e.g. a long-running server the tenant started with secrets in its environment)
+    and read, or open it read-write to inject code.  The seccomp filter denies ptrace and
+    process_vm_readv, but /proc/<pid>/mem gives the same power to a same-uid process
+    (control: it works for an unprivileged host user).  Defence: must be refused like ptrace
+    (e.g. Landlock keeps /proc read-only, or procfs access to other processes is denied):
+    EACCES/EPERM, no bytes read."""
+    from attacks import parse_line
+    r = atk.sb.exec("sleep 30 & p=$!; %s procmem $p; kill $p" % atk.path)
+    res = parse_line(r["stdout"], "procmem")
+    assert "OPENED" not in res["detail"], "sibling's /proc/pid/mem opened read-write: %s" % res
+    refused(res, {E.EACCES, E.EPERM, E.ENOENT})
+
+
+def test_pidfd_getfd(atk):
+    """Attack: pidfd_getfd to copy a descriptor out of another process (an own child here,
+    which the kernel allows for an ordinary user, see the control); aimed at the agent or a
+    sibling it would steal sockets and files.  Defence: seccomp denies pidfd_getfd: EPERM."""
+    refused(atk.run("pidfd_getfd"))
+
+
+def test_pivot_root(atk):
+    """Attack: pivot_root to swap the sandbox's root.  Defence: seccomp / no CAP_SYS_ADMIN."""
+    refused(atk.run("pivot_root"), DENIED)

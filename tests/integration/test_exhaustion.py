@@ -204,6 +204,10 @@ def test_stdout_flood(airlockd, victim):
     assert r["timedOut"] is True and r["stderrTruncated"] is True, \
         {k: r[k] for k in r if k not in ("stdout", "stderr")}
     assert len(r["stderr"]) <= (1 << 20) + 4096
+    r = victim.sb.exec("head -c 3000000 /dev/zero | tr '\\0' y", timeout=60, tty=True)
+    assert r["stdoutTruncated"] is True, \
+        {k: r[k] for k in r if k not in ("stdout", "stderr")}
+    assert len(r["stdout"]) <= (1 << 20) + 4096
     r = victim.sb.exec("yes", timeout=5, maxOutputBytes=4096)
     assert r["stdoutTruncated"] is True and len(r["stdout"]) <= 4096 + 16
     assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024, "daemon RSS grew by %d KiB" % (
@@ -229,3 +233,105 @@ def test_cpu_hog(airlockd, attack_bin, neighbour):
     finally:
         sb.delete()
         airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_limits_cannot_exceed_host(airlockd, tenant_key):
+    """Attack: an ordinary tenant gives its group a memory limit far above the host's RAM (and
+    a disk quota far above the host's free space), so that one sandbox's bomb triggers the
+    host-wide OOM killer (which may kill the daemon or other tenants) instead of a kill inside
+    its own cgroup.  (Not run as a bomb: that would hit everything on this machine.)
+    Defence: such settings are refused (400) or clamped to what the host can hold."""
+    with open("/proc/meminfo") as f:
+        mem_mib = int(f.readline().split()[1]) // 1024
+    disk_mib = free_bytes(airlockd.state_dir) >> 20
+    name = "g-big-%d" % os.getpid()
+    for res in ({"memoryMiB": min(262144, mem_mib * 4)}, {"diskMiB": min(1048576, disk_mib * 4)}):
+        st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + name, {"image": "busybox",
+                                                                    "resources": res},
+                             key=tenant_key)
+        try:
+            if st in (200, 201):
+                got = r["resources"]
+                assert got["memoryMiB"] <= mem_mib and got["diskMiB"] <= max(disk_mib, 1), \
+                    "tenant got limits beyond the host (%d MiB RAM, %d MiB free disk): %s" % (
+                        mem_mib, disk_mib, got)
+            else:
+                assert st == 400, (st, r)
+        finally:
+            airlockd.api("DELETE", "/v1/sandboxgroups/" + name, key=tenant_key)
+
+
+@pytest.mark.slow
+def test_huge_directory_listing(airlockd, attack_bin, group):
+    """Attack: user code creates 100000 files in one directory so the tenant's routine
+    GET /files/list makes the agent and daemon build an enormous response.  Defence: the
+    listing is bounded (entries capped or streamed): it returns within 10 s and the daemon's
+    memory grows by less than 64 MiB."""
+    import time
+    sb = new_sandbox(airlockd, group)
+    try:
+        a = attacker(sb, attack_bin)
+        res = a.run("inodefill", "/tmp/many", 100000, timeout=120)
+        if res["ok"] is False:
+            pytest.skip("inode quota below 100000 here: %s" % res["detail"])
+        rss0 = daemon_rss_kib(airlockd)
+        t0 = time.time()
+        st, body = airlockd.api("GET", sb.base + "/files/list?path=/tmp/many", timeout=60)
+        took = time.time() - t0
+        assert st in (200, 400, 413), (st, str(body)[:300])
+        assert took < 10, "listing took %.1f s" % took
+        assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024
+        healthy(airlockd)
+    finally:
+        sb.delete()
+
+
+@pytest.mark.slow
+def test_tenant_cannot_starve_other_tenants(fresh_daemon):
+    """Attack: tenant B holds 150 long-running exec requests open at once (each a `sleep 12` in
+    its own sandbox), exhausting the daemon's connection or thread limit so that every other
+    tenant's calls fail.  Defence: per-tenant / per-sandbox bounds on concurrent requests
+    (429 for B beyond them): tenant A's exec and /healthz keep answering within 5 s."""
+    import threading
+    import time
+    d = fresh_daemon()
+    st, r = d.api("POST", "/v1/keys", {"tenant": "t-hog"})
+    assert st == 201, (st, r)
+    kb = r["key"]
+    sbb = new_sandbox(d, new_group(d, key=kb), key=kb)
+    sba = new_sandbox(d, new_group(d))
+    results = []
+
+    def hog():
+        try:
+            results.append(d.api("POST", sbb.base + "/exec",
+                                 {"command": ["sleep", "12"], "timeout": 20},
+                                 key=kb, timeout=60)[0])
+        except OSError as e:
+            results.append(type(e).__name__)
+
+    threads = [threading.Thread(target=hog, daemon=True) for _ in range(150)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    failures = []
+    try:
+        for _ in range(3):
+            t0 = time.time()
+            try:
+                st, r = d.api("POST", sba.base + "/exec", {"command": ["echo", "a"]}, timeout=10)
+                if st != 200 or time.time() - t0 > 5:
+                    failures.append("exec %s in %.1f s" % (st, time.time() - t0))
+            except OSError as e:
+                failures.append("exec: %s" % e)
+            try:
+                if d.api("GET", "/healthz", key="", timeout=10)[0] != 200:
+                    failures.append("healthz not 200")
+            except OSError as e:
+                failures.append("healthz: %s" % e)
+            time.sleep(0.5)
+    finally:
+        for t in threads:
+            t.join(60)
+    assert not failures, "tenant A starved while B held %d requests (B got %s): %s" % (
+        len(threads), sorted(set(map(str, results))), failures)

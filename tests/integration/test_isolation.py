@@ -285,3 +285,88 @@ def test_state_files_not_world_readable(fresh_daemon):
         import shutil
         d.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_oom_score_adj_cannot_be_lowered(atk):
+    """Attack: lower our own oom_score_adj to -1000 so that, when the sandbox runs out of memory,
+    the kernel kills the agent (PID 1) instead of the attacker's processes.  Defence: lowering
+    it needs CAP_SYS_RESOURCE, which user code lacks: EACCES/EPERM."""
+    res = atk.run("write_file", "/proc/self/oom_score_adj", "-1000")
+    refused(res, {E.EACCES, E.EPERM, E.EROFS, E.ENOENT})
+    r = atk.sb.exec(["cat", "/proc/self/oom_score_adj"])
+    assert r["stdout"].strip() != "-1000", r
+
+
+def test_daemon_environment_not_inherited(fresh_daemon, monkeypatch, attack_bin):
+    """Attack: read the daemon's environment from inside (cloud credentials, tokens and host
+    paths often live in a service's environment) through user code's own environment and the
+    agent's /proc/1/environ via the files API.  Defence: the agent and user code start from a
+    clean environment (image env + group/exec env only)."""
+    import secrets
+    canary = "canary-" + secrets.token_hex(8)
+    monkeypatch.setenv("AIRLOCK_SECTEST_CANARY", canary)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", canary)
+    d = fresh_daemon()
+    from attacks import new_group
+    g = new_group(d)
+    sb = new_sandbox(d, g)
+    try:
+        r = sb.exec("env; cat /proc/self/environ")
+        assert canary not in r["stdout"], "daemon env visible to user code: %s" % r["stdout"]
+        assert "/work/" not in r["stdout"], r["stdout"]
+        for p in ("/proc/1/environ", "/proc/self/environ"):
+            st, body = d.api("GET", sb.base + "/files?path=" + p)
+            if st == 200:
+                assert canary.encode() not in body, "daemon env in the agent's %s" % p
+        r = sb.exec("env", tty=True)
+        assert canary not in r["stdout"]
+    finally:
+        sb.delete()
+
+
+def test_uid_range_not_shared_with_host_users(sandbox):
+    """Attack: rely on the sandbox's host uids belonging to someone else on the host (a real
+    account in /etc/passwd, or a rootless-container range in /etc/subuid), so that sandbox root
+    owns that user's files or can signal its processes.  Defence: the range overlaps no host
+    account and no /etc/subuid or /etc/subgid delegation."""
+    import pwd
+    ranges = uid_ranges(sandbox)
+    host_uids = {p.pw_uid for p in pwd.getpwall()}
+    for _, outside, count in ranges["uid_map"]:
+        clash = [u for u in host_uids if outside <= u < outside + count]
+        assert not clash, "sandbox uid range %d+%d contains host accounts %s" % (
+            outside, count, clash)
+    for m, f in (("uid_map", "/etc/subuid"), ("gid_map", "/etc/subgid")):
+        try:
+            lines = open(f).read().split()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            s, n = int(parts[1]), int(parts[2])
+            for _, outside, count in ranges[m]:
+                assert outside + count <= s or s + n <= outside, (m, line, ranges[m])
+
+
+def test_hidepid_hides_other_users(atk):
+    """Attack: as uid 1000 in the sandbox, list and read the processes of root there (a root
+    service started by the tenant, its environment and command line).  Defence: the sandbox's
+    procfs is mounted with hidepid: root's processes are invisible to uid 1000 (control: root
+    itself sees the process)."""
+    from attacks import parse_line
+    r = atk.sb.exec("(setsid sleep 25 >/dev/null 2>&1 </dev/null &); sleep 0.3; "
+                    "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = sleep ] && "
+                    "echo pid=${d#/proc/}; done", user="root")
+    assert "pid=" in r["stdout"], "control failed: root does not see its own sleep: %s" % r
+    pid = int(r["stdout"].split("pid=")[1].split()[0])
+    try:
+        r = atk.sb.exec([atk.path, "ps"], user="1000:1000")
+        res = parse_line(r["stdout"], "ps")
+        comms = [e.split(":", 1)[1] for e in res["detail"].split()[1:]]
+        assert "sleep" not in comms, "uid 1000 sees root's processes: %s" % res
+        res = atk.run("open_read", "/proc/%d/environ" % pid, user="1000:1000")
+        refused(res, {E.ENOENT, E.EACCES, E.EPERM})
+    finally:
+        atk.sb.exec("kill %d 2>/dev/null; true" % pid, user="root")

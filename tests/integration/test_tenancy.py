@@ -64,9 +64,11 @@ def test_no_existence_oracle(airlockd, group, sandbox, tenant_key):
     fake_g = "g-" + secrets.token_hex(4)
     fake_s = secrets.token_hex(16)
     real = endpoints(group, sandbox.id) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
-        group, sandbox.id, x), {}) for x in EXTRA]
+        group, sandbox.id, x), {}) for x in EXTRA] + [
+        ("GET", "/v1/sandboxgroups/%s/sandboxes/%s/exec/stream" % (group, sandbox.id), None)]
     fake = endpoints(fake_g, fake_s) + [("POST", "/v1/sandboxgroups/%s/sandboxes/%s%s" % (
-        fake_g, fake_s, x), {}) for x in EXTRA]
+        fake_g, fake_s, x), {}) for x in EXTRA] + [
+        ("GET", "/v1/sandboxgroups/%s/sandboxes/%s/exec/stream" % (fake_g, fake_s), None)]
     for (m, p, b), (_, fp, fb) in zip(real, fake):
         st, _ = call(airlockd, m, p, b, tenant_key)
         fst, _ = call(airlockd, m, fp, fb, tenant_key)
@@ -195,3 +197,72 @@ def test_other_tenant_cannot_see_or_use_images(airlockd, tenant_key, attack_bin)
     finally:
         airlockd.api("DELETE", "/v1/sandboxgroups/" + gb, key=tenant_key)
         airlockd.api("DELETE", "/v1/images/" + name)
+
+
+def test_image_name_squatting(airlockd, tenant_key, attack_bin):
+    """Attack: tenant B imports its own (backdoored) image under the name of the built-in image
+    ("busybox") and under the name of tenant A's private image, hoping later sandboxes of other
+    tenants start from it.  Defence: names are per tenant or refused: A's sandboxes from
+    "busybox" and from its own image keep the original digests."""
+    from test_escape_image import base_layer, import_image, oci_archive
+    g = "g-" + secrets.token_hex(4)
+    assert airlockd.api("PUT", "/v1/sandboxgroups/" + g, {"image": "busybox"})[0] == 201
+    mine = "mine-" + secrets.token_hex(4)
+    try:
+        st, sb = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {})
+        assert st == 201, (st, sb)
+        builtin = sb["imageDigest"]
+        st, r = import_image(airlockd, mine, oci_archive([base_layer(attack_bin)]))
+        assert st == 201, (st, r)
+        mine_digest = r["digest"]
+        evil = oci_archive([base_layer(attack_bin), [(_tarinfo("backdoor", 9), b"BACKDOOR\n")]])
+        for name in ("busybox", mine):
+            st, r = airlockd.api("POST", "/v1/images/import?name=" + name, raw=evil,
+                                 key=tenant_key, headers={"Content-Type": "application/x-tar"})
+            assert st in (201, 400, 403, 409), (name, st, r)
+        st, imgs = airlockd.api("GET", "/v1/images")
+        now = {i["name"]: i["digest"] for i in imgs["images"]}
+        assert now.get(mine) == mine_digest, "tenant A's image replaced: %s" % now
+        st, sb = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {})
+        assert st == 201 and sb["imageDigest"] == builtin, "busybox now resolves to %s" % sb
+        st, sb2 = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {"image": mine})
+        assert st == 201 and sb2["imageDigest"] == mine_digest, (st, sb2)
+        # B deleting "busybox" removes at most its own copy, never the built-in for others
+        airlockd.api("DELETE", "/v1/images/busybox", key=tenant_key)
+        st, sb3 = airlockd.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {})
+        assert st == 201 and sb3["imageDigest"] == builtin, (st, sb3)
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+        airlockd.api("DELETE", "/v1/images/" + mine)
+        airlockd.api("DELETE", "/v1/images/" + mine, key=tenant_key)
+        airlockd.api("DELETE", "/v1/images/busybox", key=tenant_key)
+
+
+def _tarinfo(name, size):
+    import tarfile
+    t = tarfile.TarInfo(name)
+    t.size = size
+    t.mode = 0o644
+    return t
+
+
+def test_sandbox_not_addressable_through_another_group(airlockd, group, sandbox):
+    """Attack: address a sandbox through a different group of the same tenant (groups carry
+    the policy: egress, governance, tool allowlists, env), hoping the other group's laxer
+    settings apply.  Defence: a sandbox exists only under its own group: 404 elsewhere."""
+    other = "g-" + secrets.token_hex(4)
+    st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + other, {"image": "busybox"})
+    assert st == 201, (st, r)
+    try:
+        base = "/v1/sandboxgroups/%s/sandboxes/%s" % (other, sandbox.id)
+        for m, p, b in (("GET", base, None), ("POST", base + "/exec", {"command": ["true"]}),
+                        ("GET", base + "/files?path=/etc/passwd", None),
+                        ("DELETE", base, None)):
+            st, r = airlockd.api(m, p, b)
+            assert st == 404, (m, p, st, r)
+        st, r = airlockd.api("GET", "/v1/sandboxgroups/%s/sandboxes" % other)
+        assert sandbox.id not in [s["id"] for s in r["sandboxes"]], r
+        assert airlockd.api("GET", sandbox.base)[0] == 200
+    finally:
+        airlockd.api("DELETE", "/v1/sandboxgroups/" + other)
+    assert airlockd.api("GET", sandbox.base)[0] == 200, "deleting another group removed it"

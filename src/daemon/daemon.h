@@ -55,6 +55,8 @@ struct daemon {
 };
 
 /* ---- sandbox manager (manager.c) ---- */
+/* Refuse resources beyond what this host has (capacity.c). */
+int dm_check_capacity(struct daemon *d, const struct policy_resources *r, struct al_err *err);
 int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
                       const struct policy_sandbox_create *req, json_t **ret, struct al_err *err);
 /* A running sandbox for a request: takes a reference (dm_sandbox_release). 404 for unknown

@@ -172,6 +172,8 @@ int dm_h_group_put(void *ud, struct api_request *req, struct api_response *resp,
     rc = policy_group_decode(j, &g, err);
     if (rc == 0)
         rc = policy_group_validate(&g, err);
+    if (rc == 0)
+        rc = dm_check_capacity(d, &g.resources, err);
     if (rc < 0) {
         policy_group_free(&g);
         return rc;

@@ -240,6 +240,11 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     if (req->has_tier) {
         tier = req->tier;
         policy_tier_resources(tier, &res);
+        if ((rc = dm_check_capacity(d, &res, err)) < 0) {
+            img_info_free(&info);
+            policy_group_free(&g);
+            return rc;
+        }
     }
     cleanup_json json_t *labels = labels_merge(g.labels, req->labels);
     cleanup_json json_t *resj = policy_resources_encode(&res);

@@ -208,18 +208,26 @@ def test_other_syscall_abi(atk, abi, call):
 
 
 def test_proc_mem_of_sibling(atk):
-    """Attack: ptrace without ptrace(2): open /proc/<sibling>/mem of another process in the
-    sandbox (e.g. a long-running server the tenant started with secrets in its environment)
-    and read, or open it read-write to inject code.  The seccomp filter denies ptrace and
+    """Attack: ptrace without ptrace(2): open /proc/<pid>/mem of another process in the
+    sandbox (a long-running server an earlier request started, with secrets in its memory)
+    and read it, or open it read-write to inject code.  The seccomp filter denies ptrace and
     process_vm_readv, but /proc/<pid>/mem gives the same power to a same-uid process
-    (control: it works for an unprivileged host user).  Defence: must be refused like ptrace
-    (e.g. Landlock keeps /proc read-only, or procfs access to other processes is denied):
-    EACCES/EPERM, no bytes read."""
+    (control: it works for an unprivileged host user).  Defence: every exec runs in a Landlock
+    domain of its own, and Landlock refuses ptrace-mode access to processes outside the
+    caller's domain: EACCES/EPERM, no bytes read.  (Processes of one exec, e.g. a shell and
+    its own children, share a domain: that is one program's own process tree.)"""
     from attacks import parse_line
-    r = atk.sb.exec("sleep 30 & p=$!; %s procmem $p; kill $p" % atk.path)
-    res = parse_line(r["stdout"], "procmem")
-    assert "OPENED" not in res["detail"], "sibling's /proc/pid/mem opened read-write: %s" % res
-    refused(res, {E.EACCES, E.EPERM, E.ENOENT})
+    r = atk.sb.exec("sleep 60 </dev/null >/dev/null 2>&1 & echo $!")
+    victim = int(r["stdout"].strip())
+    try:
+        r = atk.sb.exec("%s procmem %d" % (atk.path, victim))
+        res = parse_line(r["stdout"], "procmem")
+        assert "OPENED" not in res["detail"], "sibling's /proc/pid/mem opened read-write: %s" % res
+        refused(res, {E.EACCES, E.EPERM, E.ENOENT})
+        r = atk.sb.exec("cat /proc/%d/environ >/dev/null; echo rc=$?" % victim)
+        assert r["stdout"].strip() == "rc=1", r
+    finally:
+        atk.sb.exec("kill %d" % victim)
 
 
 def test_pidfd_getfd(atk):

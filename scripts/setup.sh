@@ -11,6 +11,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev libzstd-dev zlib1g-dev libcap-dev
   python3 python3-pytest busybox-static debootstrap skopeo umoci docker-registry
   bubblewrap runc crun iproute2 nftables util-linux curl ca-certificates
+  e2fsprogs file zstd openssl procps
 )
 
 missing=()

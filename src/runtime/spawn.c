@@ -387,7 +387,7 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
     TRY(ST_PIVOT, chdir("/"));
     TRY(ST_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
     TRY(ST_LOOPBACK, loopback_up());
-    /* fds: 0-2 = /dev/null, 3 = channel, 4 = the report socket (close-on-exec: its EOF tells
+    /* fds: 0-2 = /dev/null, 3 = channel, 4 = the report socket, close-on-exec (its EOF tells
      * the daemon the exec happened); everything inherited from the daemon is closed now, so
      * the NOFILE limit below never meets a table full of the daemon's fds */
     int rep = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 10);

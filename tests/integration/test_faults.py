@@ -52,12 +52,13 @@ def test_state_disk_full(fresh_daemon, small_state_dir):
     """The disk under the state dir fills up: creates fail with a clear error, nothing is
     left half-made, running sandboxes keep working, and after space is freed all is well."""
     d = fresh_daemon(state_dir=small_state_dir)
-    g = new_group(d, tier="XS")
+    # a quota the small disk can hold, above half the memory limit: an ext4 writable layer
+    g = new_group(d, tier="XS", resources={"memoryMiB": 64, "diskMiB": 96})
     first = new_sandbox(d, g)
     assert first.exec("echo up")["stdout"] == "up\n"
     before_dirs = set(os.listdir(os.path.join(small_state_dir, "sandboxes")))
     before_loops = loop_devices(small_state_dir)
-    filler = fill(small_state_dir, 64 * 1024)
+    filler = fill(small_state_dir, 0)
 
     st, r = d.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {})
     assert st >= 400, (st, r)

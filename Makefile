@@ -4,7 +4,7 @@ STATE ?= $(CURDIR)/state
 PORT ?= 7070
 BUILD ?= build
 
-.PHONY: setup build run check bench fuzz sectest lint clean
+.PHONY: setup build run check bench loadtest fuzz sectest lint clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,9 @@ check: setup
 
 bench: setup build
 	@bench/run.sh "$(BUILD)"
+
+loadtest: setup build
+	@AIRLOCK_BUILD=$(CURDIR)/$(BUILD) /usr/bin/python3 bench/load.py --out bench/results/load-$$(date -u +%Y-%m-%dT%H%MZ).md
 
 fuzz: setup
 	@scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -187,6 +187,29 @@ static long clone3_pidfd(uint64_t flags, int *pidfd, int exit_signal, int cgroup
     return syscall(SYS_clone3, &a, sizeof(a));
 }
 
+/* In a raw clone of the daemon: close every fd but those in keep[] (syscalls only).  A child
+ * that kept copies of other threads' pipes and sockets would hold their ends open: a
+ * reader waiting for EOF on one of them then waits for this child, and two such children
+ * waiting for each other's EOF deadlock two concurrent creates. */
+static void close_all_except(int *keep, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is tiny */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned lo = 3; /* 0-2 stay: the daemon's stdio, replaced before any exec */
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < (int)lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
 /* ---- user namespace -------------------------------------------------------------------- */
 
 int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
@@ -198,7 +221,8 @@ int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
     long pid = clone3_pidfd(CLONE_NEWUSER, &pidfd, SIGCHLD, -1);
     if (pid == 0) {
         char c;
-        close(pfd[1]);
+        int keep[] = {pfd[0]};
+        close_all_except(keep, 1);
         while (read(pfd[0], &c, 1) < 0 && errno == EINTR)
             ;
         _exit(0);
@@ -223,6 +247,8 @@ int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err)
         if (fd < 0)
             r = -errno;
     }
+    /* a byte, not just EOF: the child must not depend on who else holds the write end */
+    (void)!write(pfd[1], "x", 1);
     close(pfd[1]);
     siginfo_t si;
     while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
@@ -431,6 +457,8 @@ static __attribute__((noreturn)) void pid1_child(const struct rt_plan *p)
 
 static __attribute__((noreturn)) void setup_child(const struct rt_plan *p)
 {
+    int keep[] = {p->report_fd, p->ctl_fd, p->go_fd, p->userns_fd, p->agent_fd, p->cgroup_fd};
+    close_all_except(keep, (int)AL_ARRAY_SIZE(keep));
     TRY(ST_UNSHARE_MNT, unshare(CLONE_NEWNS));
     TRY(ST_UNSHARE_MNT, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
     TRY(ST_SCRATCH,

@@ -55,6 +55,10 @@ extern const size_t cli_n_key_cmds;
 /* Print a usage error for the current command and return CLI_EXIT_USAGE. */
 int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The repeated --OPT K=V options into body[field] (left out when none were given).
+ * Returns 0, or the usage error's exit code for a malformed K=V. */
+int cli_body_kv(struct cli_ctx *ctx, const struct cli_args *a, const char *opt, json_t *body,
+                const char *field);
 /* Perform a JSON request; on success print (json: raw; else via print_fn) and return 0, on
  * failure report and return the exit code.  ret_json (optional) gets the parsed body. */
 int cli_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,

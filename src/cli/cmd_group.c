@@ -31,7 +31,6 @@ static int print_list(struct cli_ctx *ctx, json_t *j)
 
 static int group_create(struct cli_ctx *ctx, struct cli_args *a)
 {
-    char errbuf[256];
     cleanup_json json_t *body = json_object();
     const char *image = cli_args_get(a, "image");
     const char *tier = cli_args_get(a, "tier");
@@ -41,20 +40,10 @@ static int group_create(struct cli_ctx *ctx, struct cli_args *a)
         json_object_set_new(body, "tier", json_string(tier));
     if (isolation)
         json_object_set_new(body, "isolation", json_string(isolation));
-    json_t *env = cli_kv_object(a, "env", errbuf, sizeof(errbuf));
-    if (!env)
-        return cli_usage_error(ctx, "--env: %s", errbuf);
-    if (json_object_size(env))
-        json_object_set_new(body, "env", env);
-    else
-        json_decref(env);
-    json_t *labels = cli_kv_object(a, "label", errbuf, sizeof(errbuf));
-    if (!labels)
-        return cli_usage_error(ctx, "--label: %s", errbuf);
-    if (json_object_size(labels))
-        json_object_set_new(body, "labels", labels);
-    else
-        json_decref(labels);
+    int rc;
+    if ((rc = cli_body_kv(ctx, a, "env", body, "env")) != 0 ||
+        (rc = cli_body_kv(ctx, a, "label", body, "labels")) != 0)
+        return rc;
     cleanup_free char *path = cli_path(ctx, "v1", "sandboxgroups", a->pos[0], NULL);
     return cli_call(ctx, "PUT", path, body, print_one, NULL);
 }

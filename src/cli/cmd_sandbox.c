@@ -65,7 +65,6 @@ static int print_list(struct cli_ctx *ctx, json_t *j)
 /* {"image"?, "tier"?, "env"?, "labels"?} from the create/run options. */
 static json_t *create_body(struct cli_ctx *ctx, struct cli_args *a, bool with_env, int *rc)
 {
-    char errbuf[256];
     cleanup_json json_t *body = json_object();
     const char *image = cli_args_get(a, "image");
     const char *tier = cli_args_get(a, "tier");
@@ -73,26 +72,9 @@ static json_t *create_body(struct cli_ctx *ctx, struct cli_args *a, bool with_en
         json_object_set_new(body, "image", json_string(image));
     if (tier)
         json_object_set_new(body, "tier", json_string(tier));
-    json_t *labels = cli_kv_object(a, "label", errbuf, sizeof(errbuf));
-    if (!labels) {
-        *rc = cli_usage_error(ctx, "--label: %s", errbuf);
+    if ((*rc = cli_body_kv(ctx, a, "label", body, "labels")) != 0 ||
+        (with_env && (*rc = cli_body_kv(ctx, a, "env", body, "env")) != 0))
         return NULL;
-    }
-    if (json_object_size(labels))
-        json_object_set_new(body, "labels", labels);
-    else
-        json_decref(labels);
-    if (with_env) {
-        json_t *env = cli_kv_object(a, "env", errbuf, sizeof(errbuf));
-        if (!env) {
-            *rc = cli_usage_error(ctx, "--env: %s", errbuf);
-            return NULL;
-        }
-        if (json_object_size(env))
-            json_object_set_new(body, "env", env);
-        else
-            json_decref(env);
-    }
     return TAKE_PTR(body);
 }
 
@@ -238,7 +220,6 @@ static int read_stdin(struct cli_buf *b)
 
 static json_t *exec_body(struct cli_ctx *ctx, struct cli_args *a, int *rc)
 {
-    char errbuf[256];
     cleanup_json json_t *body = json_object();
     json_t *cmd = json_array();
     json_object_set_new(body, "command", cmd);
@@ -247,15 +228,8 @@ static json_t *exec_body(struct cli_ctx *ctx, struct cli_args *a, int *rc)
             *rc = cli_usage_error(ctx, "command argument %zu is not valid UTF-8", i + 1);
             return NULL;
         }
-    json_t *env = cli_kv_object(a, "env", errbuf, sizeof(errbuf));
-    if (!env) {
-        *rc = cli_usage_error(ctx, "--env: %s", errbuf);
+    if ((*rc = cli_body_kv(ctx, a, "env", body, "env")) != 0)
         return NULL;
-    }
-    if (json_object_size(env))
-        json_object_set_new(body, "env", env);
-    else
-        json_decref(env);
     const char *v;
     if ((v = cli_args_get(a, "cwd")))
         json_object_set_new(body, "cwd", json_string(v));

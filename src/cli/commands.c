@@ -28,6 +28,20 @@ int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+int cli_body_kv(struct cli_ctx *ctx, const struct cli_args *a, const char *opt, json_t *body,
+                const char *field)
+{
+    char errbuf[256];
+    json_t *obj = cli_kv_object(a, opt, errbuf, sizeof(errbuf));
+    if (!obj)
+        return cli_usage_error(ctx, "--%s: %s", opt, errbuf);
+    if (json_object_size(obj))
+        json_object_set_new(body, field, obj);
+    else
+        json_decref(obj);
+    return 0;
+}
+
 char *cli_path(struct cli_ctx *ctx, ...)
 {
     struct cli_buf b = {0};

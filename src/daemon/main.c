@@ -35,12 +35,14 @@ struct options {
     const char *log_level;
     const char *agent;
     const char *log_format;
+    bool no_favordynmods;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
-               "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n");
+               "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
+               "               [--no-favordynmods]\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -51,6 +53,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-level", required_argument, NULL, 'v'},
         {"agent", required_argument, NULL, 'a'},
         {"log-format", required_argument, NULL, 'f'},
+        {"no-favordynmods", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -71,6 +74,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'f':
             o->log_format = optarg;
+            break;
+        case 'F':
+            o->no_favordynmods = true;
             break;
         case 'h':
             usage(stdout);
@@ -218,7 +224,7 @@ static int prepare_dirs(struct daemon *d, const char *state_dir, struct al_err *
     return 0;
 }
 
-static int open_backends(struct daemon *d, struct al_err *err)
+static int open_backends(struct daemon *d, bool tune_cgroups, struct al_err *err)
 {
     cleanup_free char *db = path_join(d->state_dir, "state.db");
     cleanup_free char *img = path_join(d->state_dir, "images");
@@ -251,6 +257,13 @@ static int open_backends(struct daemon *d, struct al_err *err)
     al_err_clear(&e);
     if (rt_host_check(&e) == 0) {
         d->rt_ok = true;
+        char what[PATH_MAX + 96];
+        if (!tune_cgroups)
+            log_info("--no-favordynmods: every create waits for an RCU grace period");
+        else if (rt_cg_favor_dynmods(what, sizeof(what), &e) >= 0)
+            log_info("cgroups: %s", what);
+        else
+            log_warn("cgroups: %s (each create waits for an RCU grace period)", e.msg);
     } else {
         snprintf(d->rt_error, sizeof(d->rt_error), "%s", e.msg);
         log_warn("runtime host check failed: sandboxes unavailable: %s", e.msg);
@@ -293,7 +306,7 @@ int main(int argc, char **argv)
     pthread_cond_init(&d.cv, NULL);
     pthread_mutex_init(&d.builtin_mu, NULL);
     struct al_err err = {0};
-    if (prepare_dirs(&d, o.state_dir, &err) < 0 || open_backends(&d, &err) < 0 ||
+    if (prepare_dirs(&d, o.state_dir, &err) < 0 || open_backends(&d, !o.no_favordynmods, &err) < 0 ||
         admin_key(&d, &err) < 0) {
         log_error("startup: %s", err.msg);
         return 1;

@@ -108,8 +108,11 @@ int rt_cg_layout_parse(const char *mountinfo, struct rt_cg_layout *ret)
                 char mp[PATH_MAX];
                 if (unescape_field(f[4], fl[4], mp, sizeof(mp)) == 0) {
                     if (gl[0] == 7 && memcmp(g[0], "cgroup2", 7) == 0) {
-                        if (!l.v2[0])
+                        if (!l.v2[0]) {
                             snprintf(l.v2, sizeof(l.v2), "%s", mp);
+                            snprintf(l.v2_super_opts, sizeof(l.v2_super_opts), "%.*s",
+                                     (int)gl[2], g[2]);
+                        }
                     } else if (gl[0] == 6 && memcmp(g[0], "cgroup", 6) == 0) {
                         for (int c = 0; c < RT_CG_NCTRL; c++)
                             if (!l.v1[c][0] && opt_has(g[2], gl[2], ctrl_names[c]))
@@ -357,20 +360,6 @@ int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *e
 fail:
     rt_cg_remove(cg, NULL);
     return -(err ? err->code : EIO);
-}
-
-int rt_cg_attach(const struct rt_cg *cg, pid_t pid, bool skip_v2, struct al_err *err)
-{
-    char val[32];
-    snprintf(val, sizeof(val), "%d", (int)pid);
-    for (int i = 0; i < cg->n; i++) {
-        if (skip_v2 && cg->is_v2[i])
-            continue;
-        int r = al_write_string(cg->procs[i], val);
-        if (r < 0)
-            return al_err_sys(err, AL_ERR_INTERNAL, -r, "join %s", cg->dirs[i]);
-    }
-    return 0;
 }
 
 /* SIGKILL every pid listed in dir/cgroup.procs; returns how many were listed. */

@@ -19,6 +19,7 @@ enum rt_cg_ctrl { RT_CG_MEMORY = 0, RT_CG_PIDS, RT_CG_CPU, RT_CG_FREEZER, RT_CG_
  * (v1[c] set) or by the cgroup2 hierarchy (v2_has[c]). */
 struct rt_cg_layout {
     char v2[PATH_MAX];              /* cgroup2 mount point, "" if none */
+    char v2_super_opts[256];        /* its superblock options ("rw,nsdelegate,...") */
     char v1[RT_CG_NCTRL][PATH_MAX]; /* v1 mount point per controller, "" if none */
     bool v2_has[RT_CG_NCTRL];       /* controller listed in the v2 root's cgroup.controllers */
 };
@@ -46,8 +47,6 @@ struct rt_cg {
 
 int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret);
 int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *err);
-/* Move pid into the sandbox's cgroups (all, or only the v1 ones). */
-int rt_cg_attach(const struct rt_cg *cg, pid_t pid, bool skip_v2, struct al_err *err);
 /* SIGKILL everything inside (cgroup.kill, or freeze + kill on v1). */
 void rt_cg_kill(const struct rt_cg *cg);
 /* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */
@@ -103,8 +102,6 @@ struct rt_plan {
     int userns_fd;
     int report_fd; /* child end, SOCK_SEQPACKET */
     int ctl_fd;    /* child end of the agent channel */
-    int cgroup_fd; /* cgroup2 dir for CLONE_INTO_CGROUP, -1 none */
-    int go_fd;     /* setup waits for a byte here (v1 cgroups joined) before forking PID 1 */
     int agent_fd;  /* detached tmpfs holding "init" (agentfs.c), -1: bind agent_path */
     const struct sock_fprog *seccomp;
     int landlock_abi;

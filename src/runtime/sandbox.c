@@ -337,7 +337,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         sandbox_free(sb);
         return r;
     }
-    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, go[2] = {-1, -1}, setup = -1, cgfd = -1;
+    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, setup = -1;
     int loopfd = -1;
     pid_t setup_pid = 0;
     r = rt_plan_init(plan, spec, &sb->cg);
@@ -387,49 +387,12 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     }
     plan->ctl_fd = ctl[1];
     plan->report_fd = rep[1];
-    /* cgroup2: born there (CLONE_INTO_CGROUP, no migration).  v1 hierarchies: the migration
-     * waits for an RCU grace period, so it runs here while the child builds the mounts. */
-    bool v1 = false;
-    for (int i = 0; i < sb->cg.n; i++)
-        v1 |= !sb->cg.is_v2[i];
-    if (sb->cg.v2 >= 0)
-        cgfd = open(sb->cg.dirs[sb->cg.v2], O_PATH | O_DIRECTORY | O_CLOEXEC);
-    plan->cgroup_fd = cgfd;
-    if (v1 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
-        r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
-        goto fail;
-    }
-    plan->go_fd = go[0];
     setup = rt_spawn_setup(plan, &setup_pid, err);
-    if (setup < 0 && cgfd >= 0) { /* no CLONE_INTO_CGROUP: join cgroup2 by migration too */
-        close(TAKE_FD(cgfd));
-        plan->cgroup_fd = -1;
-        v1 = true;
-        if (go[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) {
-            r = al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
-            goto fail;
-        }
-        plan->go_fd = go[0];
-        setup = rt_spawn_setup(plan, &setup_pid, err);
-    }
     close(TAKE_FD(ctl[1]));
     close(TAKE_FD(rep[1]));
-    if (go[0] >= 0)
-        close(TAKE_FD(go[0]));
-    if (cgfd >= 0)
-        close(TAKE_FD(cgfd));
     if (setup < 0) {
         r = setup;
         goto fail;
-    }
-    if (v1) {
-        r = rt_cg_attach(&sb->cg, setup_pid, plan->cgroup_fd >= 0, err);
-        /* if the setup already died, its report below says why */
-        if (r >= 0)
-            (void)!send(go[1], "g", 1, MSG_NOSIGNAL);
-        close(TAKE_FD(go[1]));
-        if (r < 0)
-            goto fail;
     }
     sb->ctl_fd = TAKE_FD(ctl[0]);
     r = read_reports(sb, rep[0], err);
@@ -462,11 +425,7 @@ fail:
             close(ctl[i]);
         if (rep[i] >= 0)
             close(rep[i]);
-        if (go[i] >= 0)
-            close(go[i]);
     }
-    if (cgfd >= 0)
-        close(cgfd);
     if (loopfd >= 0)
         close(loopfd);
     if (plan->userns_fd >= 0)

@@ -32,6 +32,7 @@ static void test_hybrid(void **state)
     struct rt_cg_layout l;
     assert_int_equal(rt_cg_layout_parse(hybrid, &l), 0);
     assert_string_equal(l.v2, "/sys/fs/cgroup/unified");
+    assert_string_equal(l.v2_super_opts, "rw");
     assert_string_equal(l.v1[RT_CG_MEMORY], "/sys/fs/cgroup/memory");
     assert_string_equal(l.v1[RT_CG_PIDS], "/sys/fs/cgroup/pids");
     assert_string_equal(l.v1[RT_CG_CPU], "/sys/fs/cgroup/cpu");
@@ -56,6 +57,8 @@ static void test_pure_v2(void **state)
     struct rt_cg_layout l;
     assert_int_equal(rt_cg_layout_parse(pure_v2, &l), 0);
     assert_string_equal(l.v2, "/sys/fs/cgroup");
+    /* the superblock's options (kept by a favordynmods reconfigure), not the mount's */
+    assert_string_equal(l.v2_super_opts, "rw,nsdelegate,memory_recursiveprot");
     rt_cg_layout_set_v2_controllers(&l, "cpuset cpu io memory hugetlb pids rdma misc\n");
     assert_string_equal(rt_cg_layout_name(&l), "cgroup v2");
     assert_true(rt_cg_layout_usable(&l));

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
@@ -237,4 +238,63 @@ int cli_remote_parse(const char *s, char id[CLI_SANDBOX_ID_LEN + 1], const char 
     memcpy(id, tmp, sizeof(tmp));
     *ret_path = colon + 1;
     return 1;
+}
+
+int cli_where_resolve(const struct cli_where_in *in, struct cli_where *ret, char *errbuf,
+                      size_t errlen)
+{
+    const char *url = in->url, *sock = in->socket;
+    const char *env_url = in->env_url && *in->env_url ? in->env_url : NULL;
+    const char *env_dir = in->env_state_dir && *in->env_state_dir ? in->env_state_dir : NULL;
+    const char *env_key = in->env_key && *in->env_key ? in->env_key : NULL;
+    const char *dir = in->state_dir ? in->state_dir : env_dir ? env_dir : "state";
+    cleanup_free char *sock_buf = NULL;
+
+    if (url && sock) {
+        snprintf(errbuf, errlen, "--url and --socket are exclusive");
+        return -EINVAL;
+    }
+    if (!url && !sock) {
+        if (!in->state_dir && env_url) {
+            if (strncmp(env_url, "unix:", 5) == 0)
+                sock = env_url + 5;
+            else
+                url = env_url;
+        } else {
+            if (asprintf(&sock_buf, "%s/airlockd.sock", dir) < 0) {
+                sock_buf = NULL;
+                snprintf(errbuf, errlen, "out of memory");
+                return -ENOMEM;
+            }
+            sock = sock_buf;
+        }
+    }
+    if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        snprintf(errbuf, errlen, "--url must start with http:// or https://");
+        return -EINVAL;
+    }
+    const char *key = in->key;
+    if (!key && !in->state_dir && env_key)
+        key = env_key;
+    *ret = (struct cli_where){
+        .url = url,
+        .socket = sock,
+        .key = key,
+        .key_dir = dir,
+        .sock_buf = TAKE_PTR(sock_buf),
+    };
+    return 0;
+}
+
+void cli_where_free(struct cli_where *w)
+{
+    free(w->sock_buf);
+    memset(w, 0, sizeof(*w));
+}
+
+size_t cli_key_trim(char *key, size_t len)
+{
+    while (len > 0 && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' '))
+        key[--len] = '\0';
+    return len;
 }

@@ -68,3 +68,29 @@ json_t *cli_kv_object(const struct cli_args *a, const char *name, char *errbuf, 
 #define CLI_SANDBOX_ID_LEN 32
 int cli_remote_parse(const char *s, char id[CLI_SANDBOX_ID_LEN + 1], const char **ret_path);
 bool cli_sandbox_id_valid(const char *s);
+
+/* Where the daemon is and which key to use, from the global flags and the environment (main.c
+ * reads both and the key file; this part is pure so that it can be tested and fuzzed).
+ * The daemon: --url or --socket, else --state-dir's socket, else AIRLOCK_URL ("unix:PATH" is a
+ * socket), else AIRLOCK_STATE_DIR's socket, else ./state's.  The key: --key, else AIRLOCK_KEY
+ * (not with --state-dir, which means "that daemon, its admin key"), else key_dir/admin.key.
+ * An empty environment variable counts as unset. */
+struct cli_where_in {
+    const char *url, *socket, *state_dir, *key;    /* flags; NULL when not given */
+    const char *env_url, *env_state_dir, *env_key; /* environment; NULL when unset */
+};
+struct cli_where {
+    const char *url;     /* "http://..." or "https://...", or NULL */
+    const char *socket;  /* unix socket path, or NULL; exactly one of url and socket is set */
+    const char *key;     /* NULL: read key_dir/admin.key */
+    const char *key_dir; /* the state dir */
+    char *sock_buf;      /* owns socket when it is "<state dir>/airlockd.sock" */
+};
+/* Borrows the strings of `in` (ret points into them).  Returns 0, -EINVAL with a usage message
+ * in errbuf, or -ENOMEM.  Free with cli_where_free. */
+int cli_where_resolve(const struct cli_where_in *in, struct cli_where *ret, char *errbuf,
+                      size_t errlen);
+void cli_where_free(struct cli_where *w);
+/* A key file's content: trailing newlines, CRs and spaces cut off in place (key[len] must be
+ * writable).  Returns the new length. */
+size_t cli_key_trim(char *key, size_t len);

@@ -41,6 +41,10 @@ struct cli_cmd {
     int (*run)(struct cli_ctx *ctx, struct cli_args *a);
 };
 
+/* The global options, accepted by every command (commands.c). */
+extern const struct cli_opt cli_global_opts[];
+extern const size_t cli_n_global_opts;
+
 /* Command tables, one per file. */
 extern const struct cli_cmd cli_group_cmds[];
 extern const size_t cli_n_group_cmds;

@@ -1,4 +1,5 @@
-/* Helpers shared by the command files: request + print + error reporting in one call. */
+/* Helpers shared by the command files: the global options; request + print + error reporting
+ * in one call. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,17 @@
 #include "cli/output.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+
+const struct cli_opt cli_global_opts[] = {
+    {"url", 0, CLI_OPT_VALUE, "URL", "daemon address, e.g. http://127.0.0.1:7070 (AIRLOCK_URL)"},
+    {"socket", 0, CLI_OPT_VALUE, "PATH", "daemon unix socket"},
+    {"key", 0, CLI_OPT_VALUE, "KEY", "API key (AIRLOCK_KEY)"},
+    {"state-dir", 0, CLI_OPT_VALUE, "DIR",
+     "use DIR/airlockd.sock and DIR/admin.key (AIRLOCK_STATE_DIR, default ./state)"},
+    {"json", 0, CLI_OPT_FLAG, NULL, "print the API's JSON instead of tables"},
+    {"help", 'h', CLI_OPT_FLAG, NULL, "show help"},
+};
+const size_t cli_n_global_opts = AL_ARRAY_SIZE(cli_global_opts);
 
 int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
 {

@@ -12,16 +12,6 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
-static const struct cli_opt global_opts[] = {
-    {"url", 0, CLI_OPT_VALUE, "URL", "daemon address, e.g. http://127.0.0.1:7070 (AIRLOCK_URL)"},
-    {"socket", 0, CLI_OPT_VALUE, "PATH", "daemon unix socket"},
-    {"key", 0, CLI_OPT_VALUE, "KEY", "API key (AIRLOCK_KEY)"},
-    {"state-dir", 0, CLI_OPT_VALUE, "DIR",
-     "use DIR/airlockd.sock and DIR/admin.key (AIRLOCK_STATE_DIR, default ./state)"},
-    {"json", 0, CLI_OPT_FLAG, NULL, "print the API's JSON instead of tables"},
-    {"help", 'h', CLI_OPT_FLAG, NULL, "show help"},
-};
-
 struct cmd_table {
     const struct cli_cmd *cmds;
     const size_t *n;
@@ -92,7 +82,7 @@ static void help_top(FILE *out)
             fprintf(out, "  %-18s %s\n", left, c->summary);
         }
     fputs("\nGlobal options:\n", out);
-    print_opts(out, global_opts, AL_ARRAY_SIZE(global_opts));
+    print_opts(out, cli_global_opts, cli_n_global_opts);
     fputs("\nThe daemon is found from --url/--socket, else --state-dir, else AIRLOCK_URL, else\n"
           "AIRLOCK_STATE_DIR, else ./state; the key from --key, else AIRLOCK_KEY, else the state\n"
           "dir's admin.key.\n"
@@ -123,16 +113,16 @@ static void help_cmd(FILE *out, const struct cli_cmd *c)
         print_opts(out, c->opts, c->n_opts);
     }
     fputs("\nGlobal options:\n", out);
-    print_opts(out, global_opts, AL_ARRAY_SIZE(global_opts));
+    print_opts(out, cli_global_opts, cli_n_global_opts);
 }
 
 static int global_takes_value(const char *w)
 {
     if (strncmp(w, "--", 2) != 0 || strchr(w, '='))
         return 0;
-    for (size_t i = 0; i < AL_ARRAY_SIZE(global_opts); i++)
-        if (strcmp(global_opts[i].name, w + 2) == 0)
-            return global_opts[i].kind != CLI_OPT_FLAG;
+    for (size_t i = 0; i < cli_n_global_opts; i++)
+        if (strcmp(cli_global_opts[i].name, w + 2) == 0)
+            return cli_global_opts[i].kind != CLI_OPT_FLAG;
     return 0;
 }
 
@@ -145,50 +135,35 @@ static char *read_key_file(const char *dir)
     size_t len = 0;
     if (al_read_file_at(AT_FDCWD, path, 4096, &data, &len) < 0)
         return NULL;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-        data[--len] = '\0';
+    cli_key_trim(data, len);
     return data;
 }
 
 static int connect_ctx(struct cli_ctx *ctx, const struct cli_args *a)
 {
-    const char *url = cli_args_get(a, "url");
-    const char *sock = cli_args_get(a, "socket");
-    const char *flag_dir = cli_args_get(a, "state-dir");
-    const char *env_url = getenv("AIRLOCK_URL");
-    const char *env_dir = getenv("AIRLOCK_STATE_DIR");
-    const char *dir = flag_dir ? flag_dir : (env_dir && *env_dir ? env_dir : "state");
-    cleanup_free char *sock_buf = NULL;
-
-    if (url && sock)
-        return cli_usage_error(ctx, "--url and --socket are exclusive");
-    if (!url && !sock) {
-        if (!flag_dir && env_url && *env_url) {
-            if (strncmp(env_url, "unix:", 5) == 0)
-                sock = env_url + 5;
-            else
-                url = env_url;
-        } else {
-            if (asprintf(&sock_buf, "%s/airlockd.sock", dir) < 0)
-                return CLI_EXIT_API;
-            sock = sock_buf;
-        }
+    struct cli_where_in in = {
+        .url = cli_args_get(a, "url"),
+        .socket = cli_args_get(a, "socket"),
+        .state_dir = cli_args_get(a, "state-dir"),
+        .key = cli_args_get(a, "key"),
+        .env_url = getenv("AIRLOCK_URL"),
+        .env_state_dir = getenv("AIRLOCK_STATE_DIR"),
+        .env_key = getenv("AIRLOCK_KEY"),
+    };
+    struct cli_where w;
+    char errbuf[256];
+    int rc = cli_where_resolve(&in, &w, errbuf, sizeof(errbuf));
+    if (rc == -EINVAL)
+        return cli_usage_error(ctx, "%s", errbuf);
+    if (rc < 0) {
+        fprintf(stderr, "airlock: out of memory\n");
+        return CLI_EXIT_API;
     }
-    if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return cli_usage_error(ctx, "--url must start with http:// or https://");
-
-    const char *key = cli_args_get(a, "key");
-    const char *env_key = getenv("AIRLOCK_KEY");
-    cleanup_free char *file_key = NULL;
-    if (!key && !flag_dir && env_key && *env_key)
-        key = env_key;
-    if (!key) {
-        file_key = read_key_file(dir);
-        key = file_key;
-    }
-    int rc = cli_conn_init(&ctx->conn, url, sock, key);
+    cleanup_free char *file_key = w.key ? NULL : read_key_file(w.key_dir);
+    rc = cli_conn_init(&ctx->conn, w.url, w.socket, w.key ? w.key : file_key);
     if (file_key)
         explicit_bzero(file_key, strlen(file_key));
+    cli_where_free(&w);
     if (rc < 0) {
         fprintf(stderr, "airlock: out of memory\n");
         return CLI_EXIT_API;
@@ -261,8 +236,8 @@ int main(int argc, char **argv)
 
     struct cli_args a;
     char errbuf[256];
-    if (cli_args_parse(&a, global_opts, AL_ARRAY_SIZE(global_opts), cmd->opts, cmd->n_opts, nrest,
-                       rest, cmd->stop_after_pos, errbuf, sizeof(errbuf)) < 0) {
+    if (cli_args_parse(&a, cli_global_opts, cli_n_global_opts, cmd->opts, cmd->n_opts, nrest, rest,
+                       cmd->stop_after_pos, errbuf, sizeof(errbuf)) < 0) {
         rc = cli_usage_error(&ctx, "%s", errbuf);
         goto out;
     }

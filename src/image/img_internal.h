@@ -21,6 +21,7 @@
 #define IMG_MAX_NAME 4096                  /* tar entry path */
 #define IMG_MAX_PAX (1u << 20)             /* pax / GNU long name header payload */
 #define IMG_MAX_ARCHIVE (64ull << 30)      /* whole oci/docker archive */
+#define IMG_MAX_TOKEN (64u << 10)          /* token service response, and the token in it */
 
 /* ---- byte streams ---- */
 struct img_rd {
@@ -163,6 +164,11 @@ struct img_challenge {
     char realm[1024], service[256], scope[512];
 };
 int img_challenge_parse(const char *header, struct img_challenge *ret);
+/* The token service's response body: {"token": T} or {"access_token": T} (other fields are
+ * ignored; an empty or non-string "token" falls back to "access_token").  T must be
+ * non-empty, at most IMG_MAX_TOKEN bytes, without spaces, control characters or DEL.
+ * *ret_token: a copy, the caller wipes and frees it.  Errors: AL_ERR_INVALID. */
+int img_token_parse(const char *body, size_t len, char **ret_token, struct al_err *err);
 
 /* ---- registry connections ---- */
 struct sockaddr;

@@ -1,4 +1,5 @@
-/* image: strict parsing of image references and of WWW-Authenticate challenges.
+/* image: strict parsing of image references, of WWW-Authenticate challenges and of the token
+ * service's answer.
  *
  * Reference grammar (distribution/reference, minus the implicit docker.io):
  *   ref       := host [":" port] "/" path [":" tag] ["@" digest]
@@ -9,9 +10,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/json.h"
 #include "image/img_internal.h"
 
 static bool is_lower_alnum(char c)
@@ -254,5 +257,45 @@ int img_challenge_parse(const char *h, struct img_challenge *ret)
     if (strcmp(c.scheme, "bearer") == 0 && !c.realm[0])
         return -EINVAL;
     *ret = c;
+    return 0;
+}
+
+/* ---- token service response: {"token": T} or {"access_token": T} ---- */
+
+static const char *token_field(json_t *j, const char *key)
+{
+    const char *t = NULL;
+    if (al_json_get_str(j, key, false, IMG_MAX_TOKEN, &t, NULL) < 0 || !t || !t[0])
+        return NULL;
+    return t;
+}
+
+int img_token_parse(const char *body, size_t len, char **ret_token, struct al_err *err)
+{
+    if (!body || !len)
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "empty response");
+    struct al_err perr;
+    cleanup_json json_t *j = al_json_parse(body, len, 4, &perr);
+    if (!j) {
+        if (err)
+            *err = perr;
+        return -perr.code;
+    }
+    if (!json_is_object(j))
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "response is not a JSON object");
+    /* both may be present and should be equal; an empty or mistyped "token" falls back */
+    const char *tok = token_field(j, "token");
+    if (!tok)
+        tok = token_field(j, "access_token");
+    if (!tok)
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "no token in response");
+    /* it goes into an Authorization header: no spaces, controls or DEL */
+    for (const char *p = tok; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return al_err_set(err, AL_ERR_INVALID, EINVAL, "malformed token");
+    char *t = strdup(tok);
+    if (!t)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    *ret_token = t;
     return 0;
 }

@@ -31,7 +31,6 @@
 #include "image/img_internal.h"
 
 #define ERRBODY_MAX 2048
-#define TOKEN_MAX (64u << 10)
 
 struct reg {
     struct img_store *st;
@@ -372,7 +371,7 @@ static int fetch_token(struct reg *r, const struct img_challenge *c, struct al_e
     curl_free(ev);
     if (n < 0)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
-    struct xfer x = {.r = r, .mem_max = TOKEN_MAX};
+    struct xfer x = {.r = r, .mem_max = IMG_MAX_TOKEN};
     struct curl_slist *none = NULL;
     setup(r, &x, url, none);
     if (r->opts && r->opts->username) {
@@ -393,18 +392,17 @@ static int fetch_token(struct reg *r, const struct img_challenge *c, struct al_e
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &code);
     if (code != 200)
         return status_error(r, (int)code, "token service", err);
-    cleanup_json json_t *j = al_json_parse(body, x.mem_len, 4, err);
-    if (!j)
+    char *tok = NULL;
+    int rc = img_token_parse(body, x.mem_len, &tok, err);
+    if (body)
+        explicit_bzero(body, x.mem_len); /* it held the token */
+    if (rc < 0)
         return al_err_wrap(err, "token service");
-    const char *tok = NULL;
-    if (al_json_get_str(j, "token", false, TOKEN_MAX, &tok, NULL) < 0 &&
-        al_json_get_str(j, "access_token", false, TOKEN_MAX, &tok, NULL) < 0)
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "token service: no token in response");
-    for (const char *p = tok; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return al_err_set(err, AL_ERR_INVALID, EINVAL, "token service: malformed token");
     free(r->authz);
-    if (asprintf(&r->authz, "Authorization: Bearer %s", tok) < 0) {
+    int n2 = asprintf(&r->authz, "Authorization: Bearer %s", tok);
+    explicit_bzero(tok, strlen(tok));
+    free(tok);
+    if (n2 < 0) {
         r->authz = NULL;
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     }

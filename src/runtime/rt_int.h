@@ -189,6 +189,12 @@ struct rt_sandbox {
     char **env;
 };
 
+/* sandbox.c: a bare rt_sandbox (locks and condvar initialised, fds -1, no channel) and its
+ * release (memory only: the caller has stopped the channel and closed the fds).  Also how
+ * the channel fuzz target builds one around a socketpair. */
+struct rt_sandbox *rt_sb_new(void);
+void rt_sb_free(struct rt_sandbox *sb);
+
 int rt_chan_start(struct rt_sandbox *sb, struct al_err *err);
 int rt_chan_wait_hello(struct rt_sandbox *sb, int timeout_ms, struct al_err *err);
 /* Stop the reader and fail every waiter; wait until no call uses sb. */

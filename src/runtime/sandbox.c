@@ -159,7 +159,7 @@ static void clear_dir(const char *dir)
     closedir(d);
 }
 
-static void sandbox_free(struct rt_sandbox *sb)
+void rt_sb_free(struct rt_sandbox *sb)
 {
     if (!sb)
         return;
@@ -235,7 +235,7 @@ static int dup_strs(struct rt_sandbox *sb, const struct rt_spec *spec)
     return 0;
 }
 
-static struct rt_sandbox *sandbox_new(void)
+struct rt_sandbox *rt_sb_new(void)
 {
     struct rt_sandbox *sb = calloc(1, sizeof(*sb));
     if (!sb)
@@ -318,23 +318,23 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         return r;
     pthread_once(&landlock_once, landlock_probe);
 
-    struct rt_sandbox *sb = sandbox_new();
+    struct rt_sandbox *sb = rt_sb_new();
     /* on the heap: ~25 KiB of paths, and API threads may have small stacks */
     struct rt_plan *plan = calloc(1, sizeof(*plan));
     if (!sb || !plan || dup_strs(sb, spec) < 0) {
         free(plan);
-        sandbox_free(sb);
+        rt_sb_free(sb);
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     }
     if (rt_cg_plan(layout, spec->id, &sb->cg) < 0) {
         free(plan);
-        sandbox_free(sb);
+        rt_sb_free(sb);
         return al_err_set(err, AL_ERR_INTERNAL, ENAMETOOLONG, "cgroup paths too long");
     }
     r = rt_cg_create(&sb->cg, &spec->limits, err);
     if (r < 0) {
         free(plan);
-        sandbox_free(sb);
+        rt_sb_free(sb);
         return r;
     }
     int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, setup = -1;
@@ -435,7 +435,7 @@ fail:
     rt_plan_free(plan);
     free(plan);
     teardown(sb, NULL);
-    sandbox_free(sb);
+    rt_sb_free(sb);
     return r;
 }
 
@@ -446,7 +446,7 @@ int rt_sandbox_destroy(struct rt_sandbox *sb, struct al_err *err)
     int r = teardown(sb, err);
     if (r < 0)
         al_err_wrap(err, "sandbox %s: destroy", sb->id);
-    sandbox_free(sb);
+    rt_sb_free(sb);
     return r;
 }
 

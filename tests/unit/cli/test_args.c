@@ -159,13 +159,98 @@ static void test_remote(void **state)
     assert_false(cli_sandbox_id_valid("g123456789abcdef0123456789abcdef"));
 }
 
+#define WHERE(w, ...)                                                                              \
+    ({                                                                                             \
+        char eb_[256];                                                                             \
+        struct cli_where_in in_ = {__VA_ARGS__};                                                   \
+        cli_where_resolve(&in_, (w), eb_, sizeof(eb_));                                            \
+    })
+
+static void test_where(void **state)
+{
+    struct cli_where w;
+    /* nothing given: ./state's socket and key */
+    assert_int_equal(WHERE(&w, 0), 0);
+    assert_null(w.url);
+    assert_string_equal(w.socket, "state/airlockd.sock");
+    assert_null(w.key);
+    assert_string_equal(w.key_dir, "state");
+    cli_where_free(&w);
+
+    /* flags win over the environment */
+    assert_int_equal(WHERE(&w, .url = "http://127.0.0.1:7070", .key = "k1",
+                           .env_url = "http://other", .env_key = "k2"),
+                     0);
+    assert_string_equal(w.url, "http://127.0.0.1:7070");
+    assert_null(w.socket);
+    assert_string_equal(w.key, "k1");
+    cli_where_free(&w);
+    assert_int_equal(WHERE(&w, .socket = "/run/a.sock", .env_url = "http://other"), 0);
+    assert_null(w.url);
+    assert_string_equal(w.socket, "/run/a.sock");
+    cli_where_free(&w);
+
+    /* AIRLOCK_URL, unix: form; AIRLOCK_KEY */
+    assert_int_equal(WHERE(&w, .env_url = "unix:/tmp/s", .env_key = "k2"), 0);
+    assert_string_equal(w.socket, "/tmp/s");
+    assert_string_equal(w.key, "k2");
+    cli_where_free(&w);
+    assert_int_equal(WHERE(&w, .env_url = "https://h:1/"), 0);
+    assert_string_equal(w.url, "https://h:1/");
+    cli_where_free(&w);
+
+    /* --state-dir: its socket and its admin key, whatever the environment says */
+    assert_int_equal(
+        WHERE(&w, .state_dir = "/s", .env_url = "http://x", .env_key = "k2", .env_state_dir = "/e"),
+        0);
+    assert_string_equal(w.socket, "/s/airlockd.sock");
+    assert_null(w.key);
+    assert_string_equal(w.key_dir, "/s");
+    cli_where_free(&w);
+    /* AIRLOCK_STATE_DIR, below AIRLOCK_URL */
+    assert_int_equal(WHERE(&w, .env_state_dir = "/e"), 0);
+    assert_string_equal(w.socket, "/e/airlockd.sock");
+    assert_string_equal(w.key_dir, "/e");
+    cli_where_free(&w);
+    assert_int_equal(WHERE(&w, .env_state_dir = "/e", .env_url = "http://u"), 0);
+    assert_string_equal(w.url, "http://u");
+    assert_string_equal(w.key_dir, "/e");
+    cli_where_free(&w);
+
+    /* empty environment variables count as unset */
+    assert_int_equal(WHERE(&w, .env_url = "", .env_state_dir = "", .env_key = ""), 0);
+    assert_string_equal(w.socket, "state/airlockd.sock");
+    assert_null(w.key);
+    cli_where_free(&w);
+
+    /* usage errors */
+    assert_int_equal(WHERE(&w, .url = "http://a", .socket = "/s"), -EINVAL);
+    assert_int_equal(WHERE(&w, .url = "ftp://a"), -EINVAL);
+    assert_int_equal(WHERE(&w, .url = "127.0.0.1:7070"), -EINVAL);
+    assert_int_equal(WHERE(&w, .env_url = "127.0.0.1:7070"), -EINVAL);
+}
+
+static void test_key_trim(void **state)
+{
+    char k[] = "0123abcd \r\n\n";
+    assert_int_equal(cli_key_trim(k, strlen(k)), 8);
+    assert_string_equal(k, "0123abcd");
+    char e[] = "\n \r";
+    assert_int_equal(cli_key_trim(e, strlen(e)), 0);
+    assert_string_equal(e, "");
+    char inner[] = "a b\tc\n";
+    assert_int_equal(cli_key_trim(inner, strlen(inner)), 5); /* only the end is trimmed */
+    assert_string_equal(inner, "a b\tc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_options), cmocka_unit_test(test_last_value_wins),
-        cmocka_unit_test(test_errors),  cmocka_unit_test(test_rest),
-        cmocka_unit_test(test_kv),      cmocka_unit_test(test_kv_object),
-        cmocka_unit_test(test_remote),
+        cmocka_unit_test(test_options),  cmocka_unit_test(test_last_value_wins),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_rest),
+        cmocka_unit_test(test_kv),       cmocka_unit_test(test_kv_object),
+        cmocka_unit_test(test_remote),   cmocka_unit_test(test_where),
+        cmocka_unit_test(test_key_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
 
@@ -136,6 +137,81 @@ static void test_challenge(void **state)
     assert_int_equal(img_challenge_parse(big, &c), -EINVAL);
 }
 
+static char *token_of(const char *body)
+{
+    char *tok = NULL;
+    struct al_err err = {0};
+    int rc = img_token_parse(body, strlen(body), &tok, &err);
+    if (rc < 0) {
+        assert_int_equal(err.kind, AL_ERR_INVALID);
+        assert_true(err.msg[0] != '\0');
+        assert_null(tok);
+    }
+    return tok;
+}
+
+static void test_token(void **state)
+{
+    static const struct {
+        const char *body, *token; /* token NULL: refused */
+    } cases[] = {
+        {"{\"token\":\"abc.def-ghi_\"}", "abc.def-ghi_"},
+        {"{\"access_token\":\"xyz\"}", "xyz"},
+        {"{\"token\":\"t1\",\"access_token\":\"t2\",\"expires_in\":300,"
+         "\"issued_at\":\"2024-01-01T00:00:00Z\"}",
+         "t1"},
+        /* an empty or mistyped token falls back to access_token */
+        {"{\"token\":\"\",\"access_token\":\"t2\"}", "t2"},
+        {"{\"token\":42,\"access_token\":\"t2\"}", "t2"},
+        {"{\"token\":null,\"access_token\":\"t2\"}", "t2"},
+        {"{\"token\":\"\\u00e9t\\u00e9\"}", "\xc3\xa9t\xc3\xa9"}, /* non-ASCII: not a control */
+        {"{\"token\":\"\"}", NULL},
+        {"{}", NULL},
+        {"{\"token\":42}", NULL},
+        {"[\"token\"]", NULL},
+        {"{\"token\":\"a b\"}", NULL},
+        {"{\"token\":\"a\\r\\nX-Injected: 1\"}", NULL}, /* header injection */
+        {"{\"token\":\"a\\u007f\"}", NULL},
+        {"{\"token\":\"a\\u0000b\"}", NULL},
+        {"{\"token\":\"a\",\"token\":\"b\"}", NULL}, /* duplicate keys */
+        {"{\"token\":\"a\"} trailing", NULL},
+        {"{\"a\":{\"b\":{\"c\":{\"d\":{}}}},\"token\":\"a\"}", NULL}, /* too deep */
+        {"not json", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *tok = token_of(cases[i].body);
+        if (!cases[i].token && tok)
+            fail_msg("accepted token '%s' from %s", tok, cases[i].body);
+        if (cases[i].token && !tok)
+            fail_msg("refused %s", cases[i].body);
+        if (tok)
+            assert_string_equal(tok, cases[i].token);
+        free(tok);
+    }
+
+    char *tok = NULL;
+    struct al_err err = {0};
+    assert_int_equal(img_token_parse(NULL, 0, &tok, &err), -EINVAL);
+    assert_int_equal(img_token_parse("", 0, &tok, &err), -EINVAL);
+    assert_null(tok);
+
+    /* the token's length is bounded */
+    size_t n = IMG_MAX_TOKEN + 1;
+    char *big = malloc(n + 32);
+    assert_non_null(big);
+    int len = snprintf(big, 32, "{\"token\":\"");
+    memset(big + len, 'a', n);
+    memcpy(big + len + n, "\"}", 3);
+    assert_int_equal(img_token_parse(big, strlen(big), &tok, &err), -EINVAL);
+    big[len + n - 1] = '"';
+    big[len + n] = '}';
+    big[len + n + 1] = '\0';
+    assert_int_equal(img_token_parse(big, strlen(big), &tok, &err), 0); /* exactly the max */
+    assert_int_equal(strlen(tok), IMG_MAX_TOKEN);
+    free(tok);
+    free(big);
+}
+
 static bool blocked4(const char *ip, bool reg_loop)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -174,9 +250,8 @@ static void test_addr_blocked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ref_ok),
-        cmocka_unit_test(test_ref_bad),
-        cmocka_unit_test(test_challenge),
+        cmocka_unit_test(test_ref_ok),       cmocka_unit_test(test_ref_bad),
+        cmocka_unit_test(test_challenge),    cmocka_unit_test(test_token),
         cmocka_unit_test(test_addr_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

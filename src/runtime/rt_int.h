@@ -105,6 +105,7 @@ struct rt_plan {
     int agent_fd;  /* detached tmpfs holding "init" (agentfs.c), -1: bind agent_path */
     const struct sock_fprog *seccomp;
     int landlock_abi;
+    unsigned timeout_s; /* each child's SIGALRM: a hung setup must not hang its daemon thread */
     uint64_t nofile;
 };
 

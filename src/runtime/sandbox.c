@@ -347,6 +347,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     plan->seccomp = prog;
+    plan->timeout_s = CREATE_TIMEOUT_MS / 1000;
     plan->agent_fd = rt_agent_fd(spec->agent_path);
     if (plan->agent_fd == -ENOENT || plan->agent_fd == -EACCES || plan->agent_fd == -EINVAL) {
         r = al_err_sys(err, AL_ERR_INVALID, -plan->agent_fd, "sandbox %s: agent %s", spec->id,

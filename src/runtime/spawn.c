@@ -401,6 +401,7 @@ static int pid1_main(void *arg)
 {
     struct child *c = arg;
     const struct rt_plan *p = c->p;
+    alarm(p->timeout_s); /* the setup child waits for our exec: same guard (alarms are per process) */
     ipv6_off();
     /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
      * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
@@ -456,6 +457,7 @@ static int pid1_main(void *arg)
     r = rt_landlock_apply(p->landlock_abi);
     if (r < 0)
         fail(c, ST_LANDLOCK, -r);
+    alarm(0); /* alarms survive execve: the agent must not inherit ours */
     TRY(ST_SECCOMP, syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->seccomp));
     static char *const argv[] = {"airlock-init", NULL};
     static char *const envp[] = {
@@ -492,6 +494,9 @@ static int setup_main(void *arg)
     const struct rt_stacks *st = arg;
     const struct rt_plan *p = st->plan;
     struct child self = {.p = p, .report_fd = p->report_fd}, *c = &self;
+    /* the daemon thread sleeps until this child is gone, with no timeout of its own: an
+     * alarm (SIGALRM's default action kills) ends a setup stuck in an interruptible wait */
+    alarm(p->timeout_s);
     int keep[] = {p->report_fd, p->ctl_fd, p->userns_fd, p->agent_fd};
     close_all_except(keep, (int)AL_ARRAY_SIZE(keep));
     join_cgroups(c);

@@ -68,8 +68,10 @@ def test_daemon_sets_favordynmods_and_keeps_the_other_options(fresh_daemon, clea
 
 def test_no_favordynmods_leaves_the_host_alone(fresh_daemon, cleared):
     d = fresh_daemon(extra_args=["--no-favordynmods"])
-    assert "favordynmods" not in cgroup2_mount()[1]
+    # judged on what this daemon did: the option is host-wide, and any other airlockd
+    # starting meanwhile (another checkout's tests) sets it again
     assert "--no-favordynmods" in d.logs()
+    assert "remounted" not in d.logs()
     g = new_group(d)
     sb = new_sandbox(d, g)  # slower, but it works
     assert sb.exec(["true"])["exitCode"] == 0

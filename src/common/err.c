@@ -149,6 +149,8 @@ int al_err_http_status(enum al_err_kind kind)
         return 429;
     case AL_ERR_UNSUPPORTED:
         return 501;
+    case AL_ERR_UPSTREAM:
+        return 502;
     case AL_ERR_UNAVAILABLE:
         return 503;
     case AL_ERR_TIMEOUT:
@@ -180,6 +182,8 @@ const char *al_err_kind_name(enum al_err_kind kind)
         return "LimitExceeded";
     case AL_ERR_UNSUPPORTED:
         return "NotImplemented";
+    case AL_ERR_UPSTREAM:
+        return "BadGateway";
     case AL_ERR_UNAVAILABLE:
         return "Unavailable";
     case AL_ERR_TIMEOUT:

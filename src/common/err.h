@@ -21,6 +21,7 @@ enum al_err_kind {
     AL_ERR_TOO_LARGE,   /* 413 PayloadTooLarge */
     AL_ERR_LIMIT,       /* 429 LimitExceeded */
     AL_ERR_UNSUPPORTED, /* 501 NotImplemented: a setting whose enforcement is not built yet */
+    AL_ERR_UPSTREAM,    /* 502 BadGateway: a server we called (a registry) sent invalid data */
     AL_ERR_UNAVAILABLE, /* 503 Unavailable */
     AL_ERR_TIMEOUT,     /* 504 Timeout */
     AL_ERR_INTERNAL,    /* 500 Internal */

@@ -40,6 +40,7 @@ struct daemon {
     struct store *store;
     struct img_store *images; /* NULL when the image store could not open */
     char images_error[AL_ERR_MSG_MAX];
+    unsigned pull_stall_timeout_s; /* --pull-stall-timeout */
     bool rt_ok;
     char rt_error[AL_ERR_MSG_MAX];
     struct api_server *api;

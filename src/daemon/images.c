@@ -227,6 +227,7 @@ static int do_pull(struct pull_job *j, struct al_err *err)
         .ca_file = j->ca_file,
         .progress = pull_progress,
         .progress_ud = j,
+        .stall_timeout_s = j->d->pull_stall_timeout_s,
     };
     struct img_info info = {0};
     int rc = need_images(j->d, err);
@@ -236,7 +237,9 @@ static int do_pull(struct pull_job *j, struct al_err *err)
         return rc;
     rc = record(j->d, j->tenant, j->name, &info, err);
     img_info_free(&info);
-    return rc;
+    if (rc < 0)
+        return al_err_wrap(err, "pull %.200s", j->ref);
+    return 0;
 }
 
 static void *pull_thread(void *arg)
@@ -328,7 +331,7 @@ int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp
         snprintf(name, sizeof(name), "%s", j->name);
         pull_job_free(j);
         if (rc < 0)
-            return al_err_wrap(err, "pull");
+            return rc; /* img_pull's message already starts "pull <ref>: " */
         return reply_image(d, req->who.tenant, name, resp, 201, err);
     }
     j->stream = api_stream_new(1 << 20);

@@ -36,13 +36,18 @@ struct options {
     const char *agent;
     const char *log_format;
     bool no_favordynmods;
+    unsigned pull_stall_timeout_s;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
-               "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
-               "               [--no-favordynmods]\n");
+    fprintf(f,
+            "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
+            "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
+            "               [--no-favordynmods] [--pull-stall-timeout SECONDS]\n"
+            "  --pull-stall-timeout  an image pull fails (504 Timeout) when the registry sends\n"
+            "                        no byte for this long (1..3600, default %u)\n",
+            IMG_STALL_TIMEOUT_DEFAULT_S);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -54,6 +59,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"agent", required_argument, NULL, 'a'},
         {"log-format", required_argument, NULL, 'f'},
         {"no-favordynmods", no_argument, NULL, 'F'},
+        {"pull-stall-timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -78,6 +84,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'F':
             o->no_favordynmods = true;
             break;
+        case 'T': {
+            uint64_t s;
+            if (al_parse_u64(optarg, 3600, &s) < 0 || s == 0) {
+                fprintf(stderr, "airlockd: bad --pull-stall-timeout '%s' (want 1..3600)\n", optarg);
+                return -EINVAL;
+            }
+            o->pull_stall_timeout_s = (unsigned)s;
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -273,7 +288,11 @@ static int open_backends(struct daemon *d, bool tune_cgroups, struct al_err *err
 
 int main(int argc, char **argv)
 {
-    struct options o = {.log_level = "info", .log_format = "json"};
+    struct options o = {
+        .log_level = "info",
+        .log_format = "json",
+        .pull_stall_timeout_s = IMG_STALL_TIMEOUT_DEFAULT_S,
+    };
     if (parse_args(argc, argv, &o) < 0)
         return 2;
     enum al_log_level lvl;
@@ -302,12 +321,13 @@ int main(int argc, char **argv)
         log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 
     static struct daemon d;
+    d.pull_stall_timeout_s = o.pull_stall_timeout_s;
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
     pthread_mutex_init(&d.builtin_mu, NULL);
     struct al_err err = {0};
-    if (prepare_dirs(&d, o.state_dir, &err) < 0 || open_backends(&d, !o.no_favordynmods, &err) < 0 ||
-        admin_key(&d, &err) < 0) {
+    if (prepare_dirs(&d, o.state_dir, &err) < 0 ||
+        open_backends(&d, !o.no_favordynmods, &err) < 0 || admin_key(&d, &err) < 0) {
         log_error("startup: %s", err.msg);
         return 1;
     }

@@ -42,9 +42,10 @@ struct img_pull_opts {
     /* progress: bytes done / total for the current image; may be NULL */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
-    /* added: a transfer that moves no byte for this long fails (0 = 30 s) */
+    /* a transfer that moves no byte for this long fails (0 = IMG_STALL_TIMEOUT_DEFAULT_S) */
     unsigned stall_timeout_s;
 };
+#define IMG_STALL_TIMEOUT_DEFAULT_S 30u
 
 int img_store_open(const char *dir, struct img_store **ret, struct al_err *err);
 void img_store_free(struct img_store *st);

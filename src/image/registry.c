@@ -10,8 +10,10 @@
  * hashed while it streams into the store; nothing is used before its digest matched.  HTTPS is
  * the rule; plain http only for loopback hosts or with opts->plain_http (https is tried first
  * and http used when the server does not speak TLS).  A transfer that moves no byte for
- * stall_timeout_s fails with AL_ERR_TIMEOUT.  Redirects (blob storage) are followed, at most
- * 5, http(s) only; curl drops the Authorization header when the host changes.
+ * stall_timeout_s fails with AL_ERR_TIMEOUT.  Content that fails verification (digest or size
+ * not what the registry announced) is AL_ERR_UPSTREAM: the registry's fault, not the
+ * caller's request.  Redirects (blob storage) are followed, at most 5, http(s) only; curl
+ * drops the Authorization header when the host changes.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -55,6 +57,7 @@ struct xfer {
     char errbody[ERRBODY_MAX];
     size_t errbody_len;
     char www_auth[2048], ctype[256], dcd[AL_DIGEST_LEN + 8];
+    long long last_data_ms; /* when a header or body byte last arrived */
 };
 
 static void trim_copy(char *dst, size_t cap, const char *s, size_t n)
@@ -73,6 +76,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct xfer *x = ud;
     size_t n = size * nitems;
+    x->last_data_ms = al_now_ms();
     if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) { /* a new response (redirect, 401) */
         x->www_auth[0] = x->ctype[0] = x->dcd[0] = '\0';
         return n;
@@ -96,6 +100,7 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct xfer *x = ud;
     size_t n = size * nitems;
+    x->last_data_ms = al_now_ms();
     long code = 0;
     curl_easy_getinfo(x->r->h, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code >= 300) { /* error bodies: keep a little for the message */
@@ -227,6 +232,24 @@ static int load_ca(struct reg *r, const char *ca_file, struct al_err *err)
     return 0;
 }
 
+static unsigned stall_timeout(const struct reg *r)
+{
+    return r->opts && r->opts->stall_timeout_s ? r->opts->stall_timeout_s
+                                               : IMG_STALL_TIMEOUT_DEFAULT_S;
+}
+
+/* The stall clock.  curl's own LOW_SPEED check averages the speed over a 5 s window, so
+ * silence after a burst (half a blob, then nothing) is noticed only ~5 s late; this notices
+ * the silence itself.  curl calls it about once a second while nothing moves. */
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct xfer *x = ud;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    /* non-zero: CURLE_ABORTED_BY_CALLBACK */
+    return al_now_ms() - x->last_data_ms >= (long long)stall_timeout(x->r) * 1000;
+}
+
 static void setup(struct reg *r, struct xfer *x, const char *url, struct curl_slist *hdrs)
 {
     CURL *h = r->h;
@@ -240,10 +263,15 @@ static void setup(struct reg *r, struct xfer *x, const char *url, struct curl_sl
     curl_easy_setopt(h, CURLOPT_USERAGENT, "airlock/0.1");
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, r);
-    unsigned stall = r->opts && r->opts->stall_timeout_s ? r->opts->stall_timeout_s : 30;
+    unsigned stall = stall_timeout(r);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)(stall < 15 ? stall : 15));
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    /* a trickle (a byte now and then) never trips on_xferinfo; this catches it */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)stall);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+    x->last_data_ms = al_now_ms(); /* every transfer is set up just before it runs */
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -262,8 +290,11 @@ static int curl_fail(struct reg *r, CURLcode cc, const char *what, const char *e
                      struct al_err *err)
 {
     const char *msg = ebuf && ebuf[0] ? ebuf : curl_easy_strerror(cc);
-    unsigned stall = r->opts && r->opts->stall_timeout_s ? r->opts->stall_timeout_s : 30;
+    unsigned stall = stall_timeout(r);
     switch (cc) {
+    case CURLE_ABORTED_BY_CALLBACK: /* on_xferinfo, the only callback that aborts */
+        return al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT,
+                          "registry %s: %s: stalled (no data for %u s)", r->ref->host, what, stall);
     case CURLE_OPERATION_TIMEDOUT:
         return al_err_set(err, AL_ERR_TIMEOUT, ETIMEDOUT,
                           "registry %s: %s: stalled (no data for %u s): %s", r->ref->host, what,
@@ -529,16 +560,17 @@ static int get_doc(struct reg *r, const char *reference, char **ret, size_t *ret
     if (code != 200)
         return status_error(r, code, "manifest", err);
     if (!body || x.mem_len == 0)
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "registry %s: empty manifest", r->ref->host);
+        return al_err_set(err, AL_ERR_UPSTREAM, EBADMSG, "registry %s: empty manifest",
+                          r->ref->host);
     char digest[AL_DIGEST_LEN];
     if (al_sha256_digest(body, x.mem_len, digest) < 0)
         return al_err_set(err, AL_ERR_INTERNAL, EIO, "sha256");
     if (strncmp(reference, "sha256:", 7) == 0 && strcmp(reference, digest) != 0)
-        return al_err_set(err, AL_ERR_INVALID, EBADMSG,
+        return al_err_set(err, AL_ERR_UPSTREAM, EBADMSG,
                           "registry %s: manifest digest mismatch: asked for %.80s, got %.80s",
                           r->ref->host, reference, digest);
     if (x.dcd[0] && al_digest_valid(x.dcd) && strcmp(x.dcd, digest) != 0)
-        return al_err_set(err, AL_ERR_INVALID, EBADMSG,
+        return al_err_set(err, AL_ERR_UPSTREAM, EBADMSG,
                           "registry %s: Docker-Content-Digest %.80s does not match content %.80s",
                           r->ref->host, x.dcd, digest);
     memcpy(ret_digest, digest, AL_DIGEST_LEN);
@@ -567,8 +599,12 @@ static int get_blob(struct reg *r, const struct img_desc *d, uint64_t max, struc
     int code = get(r, &x, path, NULL, "blob", err);
     if (code >= 0 && code != 200)
         code = status_error(r, code, "blob", err);
-    if (code >= 0)
+    if (code >= 0) {
         code = img_blob_w_commit(x.w, d->digest, (int64_t)d->size, NULL, err);
+        /* the store calls a mismatch invalid input; here the input is the registry's */
+        if (code == -EBADMSG && err)
+            err->kind = AL_ERR_UPSTREAM;
+    }
     if (code < 0) {
         r->done = done0;
         al_err_wrap(err, "blob %s", d->digest);

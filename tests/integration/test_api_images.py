@@ -123,7 +123,7 @@ def test_pull_from_local_registry(airlockd, tenant_key):
     import http.client
     import json
     try:
-        from test_image_registry import Registry, skopeo_push
+        from registry_fakes import Registry, skopeo_push
     except ImportError:
         pytest.skip("registry helpers not available")
     reg = Registry()

@@ -325,7 +325,8 @@ def test_tenant_isolation_via_cli(cli, airlockd, tenant_key):
 # --- images -------------------------------------------------------------------------------
 
 try:  # the image engineer's registry harness (docker-registry + skopeo)
-    from test_image_registry import Registry, skopeo_push, busybox_layout  # noqa: F401
+    from imgtool import busybox_layout  # noqa: F401
+    from registry_fakes import Registry, skopeo_push
 except Exception:  # pragma: no cover
     Registry = None
 

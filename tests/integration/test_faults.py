@@ -1,5 +1,10 @@
 """Fault injection: the state directory's disk filling up, SQLite held busy by another
-process.  Each must give a clear error and leave no lost or half-made state."""
+process, a registry that stalls or sends a corrupt blob to POST /v1/images/pull.  Each must
+give a clear error and leave no lost or half-made state."""
+import gzip
+import hashlib
+import http.client
+import json
 import os
 import sqlite3
 import subprocess
@@ -10,6 +15,9 @@ import time
 import pytest
 
 from conftest import new_group, new_sandbox
+from imgtool import busybox_layout  # noqa: F401  (fixture)
+from registry_fakes import (StallingRegistry, busybox_tar, corrupt_blob,  # noqa: F401
+                            registry, restore_blob, skopeo_push)
 
 
 def loop_devices(under):
@@ -122,3 +130,125 @@ def test_sqlite_held_busy(fresh_daemon):
     names = {x["name"] for x in r["groups"]}
     assert {g, "busy-short"} <= names and "busy-long" not in names
     assert d.proc.poll() is None
+
+
+# --- a registry that stalls or lies, through the API ---------------------------------------
+
+STALL_S = 2  # airlockd --pull-stall-timeout in these tests (the default is 30 s)
+LAYER_GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def image_store(d):
+    """(blob names, layer dir names) of the daemon's image store, STATE/images."""
+    root = os.path.join(d.state_dir, "images")
+    return (set(os.listdir(os.path.join(root, "blobs/sha256"))),
+            set(os.listdir(os.path.join(root, "layers"))))
+
+
+def assert_nothing_half_made(d, before, name, absent):
+    """After a failed pull: the image is not listed, the store has no temp file, no new
+    unpacked layer and none of the `absent` digests (the manifest, the failed blob); a blob
+    it did keep (the config, fetched before the layer) is whole and verified."""
+    st, r = d.api("GET", "/v1/images")
+    assert st == 200 and name not in {im["name"] for im in r["images"]}, r
+    blobs, layers = image_store(d)
+    assert not [n for n in blobs | layers if n.startswith(".tmp-")], (blobs, layers)
+    assert layers == before[1], "a failed pull left an unpacked layer"
+    for digest in absent:
+        assert digest.split(":", 1)[1] not in blobs, digest
+    for h in blobs - before[0]:
+        with open(os.path.join(d.state_dir, "images/blobs/sha256", h), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == h, "partial blob %s kept" % h
+    assert os.listdir(os.path.join(d.state_dir, "tmp")) == []
+
+
+def pull_stream(d, body):
+    """A streamed pull: (NDJSON events, seconds until the stream ended)."""
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+    try:
+        conn.request("POST", "/v1/images/pull", body=json.dumps(dict(body, stream=True)),
+                     headers={"Authorization": "Bearer " + d.admin_key,
+                              "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.status
+        events = [json.loads(line) for line in resp]
+    finally:
+        conn.close()
+    assert events and all(e["type"] == "progress" for e in events[:-1]), events
+    return events, time.monotonic() - t0
+
+
+def timed_pull(d, body):
+    t0 = time.monotonic()
+    st, r = d.api("POST", "/v1/images/pull", body, timeout=60)
+    return st, r, time.monotonic() - t0
+
+
+def run_from(d, image):
+    """The daemon still works: a sandbox from `image` runs a command."""
+    g = new_group(d, image=image)
+    sb = new_sandbox(d, g)
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    assert sb.delete() == 204
+    d.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+@pytest.mark.parametrize("where", ["manifest", "blob"])
+def test_pull_registry_stalls(fresh_daemon, registry, busybox_layout, where):  # noqa: F811
+    """The registry stops sending half-way through the manifest or the layer: the pull ends
+    with 504 Timeout once --pull-stall-timeout passes (not after the 30 s default), buffered or
+    streamed; nothing half-made is kept; afterwards a good pull works and its image runs."""
+    d = fresh_daemon(extra_args=["--pull-stall-timeout", str(STALL_S)])
+    srv = StallingRegistry(gzip.compress(busybox_tar(busybox_layout)), stall=where)
+    try:
+        before = image_store(d)
+        ref = "127.0.0.1:%d/x:y" % srv.port
+        st, r, took = timed_pull(d, {"ref": ref, "name": "stalled"})
+        assert st == 504 and r["error"]["code"] == "Timeout", (st, r)
+        msg = r["error"]["message"]
+        assert msg.startswith("pull %s: " % ref), msg
+        assert "stalled (no data for %d s)" % STALL_S in msg, msg
+        assert (srv.ldig if where == "blob" else "manifest") in msg, msg
+        assert STALL_S - 0.5 < took < STALL_S + 4, took
+        events, took = pull_stream(d, {"ref": ref, "name": "stalled"})
+        assert events[-1]["type"] == "error", events
+        assert events[-1]["error"] == r["error"], events
+        assert took < STALL_S + 4, took
+        assert_nothing_half_made(d, before, "stalled", absent=[srv.mdig, srv.ldig])
+    finally:
+        srv.stop()
+    skopeo_push(busybox_layout, registry.host + "/good:latest")
+    st, r = d.api("POST", "/v1/images/pull", {"ref": registry.host + "/good:latest",
+                                              "name": "good"})
+    assert st == 201, (st, r)
+    run_from(d, "good")
+
+
+def test_pull_corrupt_blob(fresh_daemon, registry, busybox_layout):  # noqa: F811
+    """The registry serves a layer whose bytes do not match its digest: 502 BadGateway naming
+    the blob and both digests, buffered or streamed; no image, nothing half-made; once the
+    registry serves the right bytes the same image pulls and runs."""
+    d = fresh_daemon()
+    tar = busybox_tar(busybox_layout)
+    gz = gzip.compress(tar)
+    mdig, _ = registry.push_image("bad", "v1",
+                                  [(gz, LAYER_GZ, "sha256:" + hashlib.sha256(tar).hexdigest())])
+    ldig = "sha256:" + hashlib.sha256(gz).hexdigest()
+    orig = corrupt_blob(registry, ldig)
+    before = image_store(d)
+    ref = registry.host + "/bad:v1"
+    st, r, took = timed_pull(d, {"ref": ref})
+    assert st == 502 and r["error"]["code"] == "BadGateway", (st, r)
+    msg = r["error"]["message"]
+    assert msg.startswith("pull %s: blob %s: digest mismatch: expected %s, content is sha256:"
+                          % (ref, ldig, ldig)), msg
+    assert took < 30, took
+    events, _ = pull_stream(d, {"ref": ref})
+    assert events[-1]["type"] == "error" and events[-1]["error"] == r["error"], events
+    assert_nothing_half_made(d, before, ref, absent=[mdig, ldig])
+
+    restore_blob(registry, ldig, orig)
+    st, r = d.api("POST", "/v1/images/pull", {"ref": ref, "name": "fixed"})
+    assert st == 201 and r["digest"] == mdig, (st, r)
+    run_from(d, "fixed")

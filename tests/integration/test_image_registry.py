@@ -2,8 +2,8 @@
 
 Driven through img-tool (the image component's debug CLI).  Images are pushed during the
 test with skopeo (from the built-in busybox layout) or with a small OCI distribution push
-helper (for hand-made indexes and zstd / uncompressed layers).  Every server started here is
-stopped afterwards.
+helper (for hand-made indexes and zstd / uncompressed layers); the registries, real and
+fake, live in registry_fakes.py.  Every server started here is stopped afterwards.
 """
 import base64
 import gzip
@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,142 +22,12 @@ import http.server
 
 import pytest
 
-from conftest import binary, free_port
-
 from imgtool import CACHE, ROOT, busybox_layout, img_tool, need, run_tool, store  # noqa: F401
+from registry_fakes import (Fake, Registry, Staller, StallingRegistry, busybox_tar,  # noqa: F401
+                            corrupt_blob, no_temp_files, registry, reply, skopeo_push,
+                            tiny_image)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="image tests run as root")
-
-
-class Registry:
-    """docker-registry serving a temp storage dir; auth: None | ('htpasswd', file) |
-    ('token', realm, service, issuer, certfile); tls: (cert, key) or None."""
-
-    def __init__(self, storage=None, auth=None, tls=None):
-        need("docker-registry")
-        self.dir = tempfile.mkdtemp(prefix="airlock-registry-")
-        self.storage = storage or os.path.join(self.dir, "data")
-        self.port = free_port()
-        self.host = "127.0.0.1:%d" % self.port
-        cfg = {
-            "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": self.storage}, "delete": {"enabled": True}},
-            "http": {"addr": self.host, "secret": "test-secret"},
-        }
-        if tls:
-            cfg["http"]["tls"] = {"certificate": tls[0], "key": tls[1]}
-        if auth and auth[0] == "htpasswd":
-            cfg["auth"] = {"htpasswd": {"realm": "basic-realm", "path": auth[1]}}
-        elif auth and auth[0] == "token":
-            cfg["auth"] = {"token": {"realm": auth[1], "service": auth[2], "issuer": auth[3],
-                                     "rootcertbundle": auth[4]}}
-        self.cfg = os.path.join(self.dir, "config.yml")
-        with open(self.cfg, "w") as f:
-            json.dump(cfg, f)  # YAML is a superset of JSON
-        self.log = open(os.path.join(self.dir, "registry.log"), "wb")
-        self.proc = subprocess.Popen(["docker-registry", "serve", self.cfg], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("registry exited: " + self.logs())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("registry did not listen: " + self.logs())
-
-    def logs(self):
-        with open(os.path.join(self.dir, "registry.log"), "rb") as f:
-            return f.read()[-4000:].decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    # --- a minimal OCI distribution push client (anonymous registries only) ---
-    def url(self, path):
-        return "http://%s%s" % (self.host, path)
-
-    def push_blob(self, repo, data):
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        req = urllib.request.Request(self.url("/v2/%s/blobs/uploads/" % repo), method="POST",
-                                     data=b"")
-        with urllib.request.urlopen(req) as r:
-            loc = r.headers["Location"]
-        if loc.startswith("/"):
-            loc = self.url(loc)
-        loc += ("&" if "?" in loc else "?") + "digest=" + digest
-        req = urllib.request.Request(loc, method="PUT", data=data,
-                                     headers={"Content-Type": "application/octet-stream"})
-        with urllib.request.urlopen(req) as r:
-            assert r.status == 201, r.status
-        return digest
-
-    def push_manifest(self, repo, ref, doc, media_type):
-        body = json.dumps(doc).encode()
-        req = urllib.request.Request(self.url("/v2/%s/manifests/%s" % (repo, ref)), method="PUT",
-                                     data=body, headers={"Content-Type": media_type})
-        with urllib.request.urlopen(req) as r:
-            assert r.status == 201, r.status
-        return "sha256:" + hashlib.sha256(body).hexdigest(), len(body)
-
-    def push_image(self, repo, tag, layers, cmd=("/bin/sh",), arch="amd64"):
-        """layers: [(bytes, mediaType, diff_id)]"""
-        config = json.dumps({"architecture": arch, "os": "linux",
-                             "config": {"Cmd": list(cmd), "Env": ["PATH=/bin"]},
-                             "rootfs": {"type": "layers",
-                                        "diff_ids": [l[2] for l in layers]}}).encode()
-        cdig = self.push_blob(repo, config)
-        descs = []
-        for data, mt, _ in layers:
-            descs.append({"mediaType": mt, "digest": self.push_blob(repo, data),
-                          "size": len(data)})
-        man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                          "digest": cdig, "size": len(config)},
-               "layers": descs}
-        return self.push_manifest(repo, tag, man, man["mediaType"])
-
-    def blob_path(self, digest):
-        h = digest.split(":", 1)[1]
-        return os.path.join(self.storage, "docker/registry/v2/blobs/sha256", h[:2], h, "data")
-
-
-@pytest.fixture
-def registry():
-    r = Registry()
-    yield r
-    r.cleanup()
-
-
-def skopeo_push(layout, dest, *extra):
-    need("skopeo")
-    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false"] + list(extra) +
-                   ["oci:%s:latest" % layout, "docker://" + dest],
-                   check=True, capture_output=True, timeout=120)
-
-
-def busybox_tar(layout):
-    with open(os.path.join(layout, "index.json")) as f:
-        mdig = json.load(f)["manifests"][0]["digest"]
-    with open(os.path.join(layout, "blobs/sha256", mdig.split(":")[1])) as f:
-        ldig = json.load(f)["layers"][0]["digest"]
-    with open(os.path.join(layout, "blobs/sha256", ldig.split(":")[1]), "rb") as f:
-        return f.read()
 
 
 def assert_busybox(out):
@@ -171,14 +40,6 @@ def assert_busybox(out):
     with open(os.path.join(root, "etc/passwd")) as f:
         assert "nobody" in f.read()
     assert out["config"]["cmd"] == ["/bin/sh"]
-
-
-def no_temp_files(store):
-    for sub in ("blobs/sha256", "layers"):
-        d = os.path.join(store, sub)
-        if os.path.isdir(d):
-            leftovers = [n for n in os.listdir(d) if n.startswith(".tmp-")]
-            assert not leftovers, (sub, leftovers)
 
 
 # ---------------------------------------------------------------------------------------
@@ -316,13 +177,10 @@ def test_corrupt_blob_leaves_no_state(registry, busybox_layout, store):
     mdig, _ = registry.push_image("bad", "v1", [(gz, "application/vnd.oci.image.layer.v1.tar+gzip",
                                                  "sha256:" + hashlib.sha256(tar).hexdigest())])
     ldig = "sha256:" + hashlib.sha256(gz).hexdigest()
-    path = registry.blob_path(ldig)
-    data = bytearray(open(path, "rb").read())
-    data[len(data) // 2] ^= 0xFF  # same size, different content
-    with open(path, "wb") as f:
-        f.write(data)
+    corrupt_blob(registry, ldig)
     rc, err = run_tool(store, "pull", registry.host + "/bad:v1")
     assert rc == 1, err
+    assert err["error"]["code"] == "BadGateway", err  # the registry's fault, not the caller's
     assert "digest mismatch" in err["error"]["message"], err
     blobs = os.listdir(os.path.join(store, "blobs/sha256"))
     assert ldig.split(":")[1] not in blobs
@@ -541,36 +399,6 @@ def test_https_with_extra_ca(busybox_layout, store, tmp_path):
 
 # --- stalls ---
 
-class Staller:
-    """Accepts connections and never sends a byte."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.stop_ev = threading.Event()
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        self.sock.settimeout(0.2)
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-                self.conns.append(c)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.stop_ev.set()
-        self.t.join()
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
 def test_stalled_registry_times_out(store):
     s = Staller()
     try:
@@ -585,66 +413,8 @@ def test_stalled_registry_times_out(store):
         s.stop()
 
 
-class MidBlobStaller:
-    """A fake registry that serves /v2/ and a manifest, then stalls half-way through a blob."""
-
-    def __init__(self, layer):
-        self.layer = layer
-        self.ldig = "sha256:" + hashlib.sha256(layer).hexdigest()
-        cfg = json.dumps({"os": "linux", "architecture": "amd64"}).encode()
-        self.cfg, self.cdig = cfg, "sha256:" + hashlib.sha256(cfg).hexdigest()
-        self.man = json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": self.cdig, "size": len(cfg)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": self.ldig, "size": len(layer)}]}).encode()
-        self.release = threading.Event()
-        me = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def send(self, body, ctype, stall=False):
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if stall:
-                    self.wfile.write(body[:len(body) // 2])
-                    self.wfile.flush()
-                    me.release.wait(30)
-                    return
-                self.wfile.write(body)
-
-            def do_GET(self):
-                if self.path == "/v2/":
-                    self.send(b"{}", "application/json")
-                elif "/manifests/" in self.path:
-                    self.send(me.man, "application/vnd.oci.image.manifest.v1+json")
-                elif self.path.endswith(me.cdig):
-                    self.send(me.cfg, "application/octet-stream")
-                elif self.path.endswith(me.ldig):
-                    self.send(me.layer, "application/octet-stream", stall=True)
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.t.start()
-
-    def stop(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_stall_mid_blob_times_out_cleanly(store, busybox_layout):
-    srv = MidBlobStaller(gzip.compress(busybox_tar(busybox_layout)))
+    srv = StallingRegistry(gzip.compress(busybox_tar(busybox_layout)), stall="blob")
     try:
         rc, err = run_tool(store, "pull", "127.0.0.1:%d/x:y" % srv.port, "--plain-http",
                            "--stall-timeout", "2")
@@ -696,60 +466,6 @@ def test_progress_reported(registry, busybox_layout, store):
 
 
 # --- a scriptable fake registry for protocol edge cases ---
-
-class Fake:
-    """routes: path-suffix -> callable(handler) ; records (path, headers) of every request."""
-
-    def __init__(self, routes):
-        self.routes, self.seen = routes, []
-        me = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                me.seen.append((self.path, dict(self.headers)))
-                for suffix, fn in me.routes.items():
-                    if self.path.endswith(suffix):
-                        return fn(self)
-                self.send_response(404)
-                self.end_headers()
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.t.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def reply(h, code, body=b"", ctype="application/octet-stream", headers=()):
-    h.send_response(code)
-    h.send_header("Content-Type", ctype)
-    h.send_header("Content-Length", str(len(body)))
-    for k, v in headers:
-        h.send_header(k, v)
-    h.end_headers()
-    h.wfile.write(body)
-
-
-def tiny_image(layer):
-    cfg = json.dumps({"os": "linux", "architecture": "amd64",
-                      "config": {"Cmd": ["/bin/sh"]}}).encode()
-    cdig = "sha256:" + hashlib.sha256(cfg).hexdigest()
-    ldig = "sha256:" + hashlib.sha256(layer).hexdigest()
-    man = json.dumps({"schemaVersion": 2,
-                      "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                 "digest": cdig, "size": len(cfg)},
-                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                  "digest": ldig, "size": len(layer)}]}).encode()
-    return cfg, cdig, layer, ldig, man
-
 
 def test_redirect_drops_credentials(store, busybox_layout):
     """Blob storage on another host:port gets the redirect, never the registry credentials."""
@@ -815,6 +531,7 @@ def test_manifest_digest_mismatch_by_digest(store):
     try:
         rc, err = run_tool(store, "pull", "127.0.0.1:%d/x@%s" % (reg.port, other))
         assert rc == 1 and "digest mismatch" in err["error"]["message"], err
+        assert err["error"]["code"] == "BadGateway", err
         assert os.listdir(os.path.join(store, "blobs/sha256")) == []
     finally:
         reg.stop()

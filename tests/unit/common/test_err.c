@@ -35,6 +35,8 @@ static void test_http_mapping(void **state)
     assert_int_equal(al_err_http_status(AL_ERR_NOT_FOUND), 404);
     assert_int_equal(al_err_http_status(AL_ERR_UNAUTH), 401);
     assert_int_equal(al_err_http_status(AL_ERR_UNSUPPORTED), 501);
+    assert_int_equal(al_err_http_status(AL_ERR_UPSTREAM), 502);
+    assert_string_equal(al_err_kind_name(AL_ERR_UPSTREAM), "BadGateway");
     assert_string_equal(al_err_kind_name(AL_ERR_INVALID), "InvalidArgument");
     assert_int_equal(al_err_kind_from_errno(ENOSPC), AL_ERR_LIMIT);
 }

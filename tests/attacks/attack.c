@@ -74,7 +74,8 @@ long atk_read_file(const char *path, char *buf, unsigned long size)
 }
 
 static const struct atk_entry *const tables[] = {
-    atk_ns_table, atk_sys_table, atk_fs_table, atk_net_table, atk_res_table, atk_abi_table,
+    atk_ns_table,  atk_sys_table, atk_fs_table,    atk_net_table,
+    atk_res_table, atk_abi_table, atk_check_table,
 };
 
 static void usage(void)

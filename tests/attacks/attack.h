@@ -8,6 +8,9 @@
  * a sandbox and asserts ok == false with the errno the defence should produce.  Every attack
  * can also be run on the host (e.g. under `unshare -r`) as a positive control showing that the
  * program really issues the syscall and would report success.
+ *
+ * One exception to the one-line rule: `attack escape_check` (atk_check*.c) runs a whole
+ * container-escape checker and prints a CHECK/FINDING line per check before its JSON line.
  */
 #pragma once
 
@@ -34,3 +37,4 @@ extern const struct atk_entry atk_fs_table[];
 extern const struct atk_entry atk_net_table[];
 extern const struct atk_entry atk_res_table[];
 extern const struct atk_entry atk_abi_table[];
+extern const struct atk_entry atk_check_table[]; /* escape_check: many lines, see atk_check.h */

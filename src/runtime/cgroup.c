@@ -110,8 +110,8 @@ int rt_cg_layout_parse(const char *mountinfo, struct rt_cg_layout *ret)
                     if (gl[0] == 7 && memcmp(g[0], "cgroup2", 7) == 0) {
                         if (!l.v2[0]) {
                             snprintf(l.v2, sizeof(l.v2), "%s", mp);
-                            snprintf(l.v2_super_opts, sizeof(l.v2_super_opts), "%.*s",
-                                     (int)gl[2], g[2]);
+                            snprintf(l.v2_super_opts, sizeof(l.v2_super_opts), "%.*s", (int)gl[2],
+                                     g[2]);
                         }
                     } else if (gl[0] == 6 && memcmp(g[0], "cgroup", 6) == 0) {
                         for (int c = 0; c < RT_CG_NCTRL; c++)

@@ -401,7 +401,8 @@ static int pid1_main(void *arg)
 {
     struct child *c = arg;
     const struct rt_plan *p = c->p;
-    alarm(p->timeout_s); /* the setup child waits for our exec: same guard (alarms are per process) */
+    /* the setup child waits for our exec: the same guard (alarms are per process) */
+    alarm(p->timeout_s);
     ipv6_off();
     /* Mounts copied into this namespace are locked to their parents, and pivot_root refuses
      * a locked new root: clone the root tree here (unlocked at the top) and move into it. */
@@ -551,8 +552,8 @@ static int setup_main(void *arg)
     /* PID 1 gets its own copy of this struct: it moves its report fd */
     struct child pid1 = self;
     int pidfd = -1;
-    int pid = clone(pid1_main, st->pid1_top,
-                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, &pid1, &pidfd);
+    int pid = clone(pid1_main, st->pid1_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD,
+                    &pid1, &pidfd);
     TRY(ST_CLONE, pid);
     /* back here once PID 1 has exec'd (or failed: its report is already sent) */
     struct rt_report rep = {.kind = RT_REPORT_PID, .pid = (int)pid};
@@ -584,8 +585,8 @@ static int setup_main(void *arg)
 int rt_spawn_setup(const struct rt_plan *p, pid_t *ret_pid, struct al_err *err)
 {
     size_t len = 2 * (GUARD + CHILD_STACK);
-    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
-                   0);
+    char *m =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (m == MAP_FAILED)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "setup stacks");
     if (mprotect(m, GUARD, PROT_NONE) < 0 ||

@@ -93,6 +93,10 @@ bool dm_jobs_wait(struct daemon *d, long long timeout_ms);
 
 /* ---- images (images.c) ---- */
 /* Name -> image: the tenant's, else built-in (imported on first use). */
+/* Shared hold on the image store against its GC (images.c): from an image's resolution
+ * until a row references it.  dm_image_resolve's callers hold it. */
+void dm_images_hold(void);
+void dm_images_release(void);
 int dm_image_resolve(struct daemon *d, const char *tenant, const char *name, struct img_info *ret,
                      struct al_err *err);
 

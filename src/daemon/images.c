@@ -59,6 +59,24 @@ static int record(struct daemon *d, const char *tenant, const char *name,
     return store_image_put(d->store, tenant, name, info->digest, info->size, cfg, err);
 }
 
+/* The store's garbage collector must not run while anything is between "blobs and layers
+ * stored or resolved" and "a row references them" (img.h): pulls, imports, and sandbox
+ * creates from the image's resolution until their sandbox row exists.  They hold this lock
+ * shared; an image delete holds it exclusively around its in-use check, the row's removal and
+ * the GC.  Readers are preferred (glibc's default): a delete may wait for long pulls, a create
+ * never waits behind a delete that waits for one. */
+static pthread_rwlock_t store_rw = PTHREAD_RWLOCK_INITIALIZER;
+
+void dm_images_hold(void)
+{
+    pthread_rwlock_rdlock(&store_rw);
+}
+
+void dm_images_release(void)
+{
+    pthread_rwlock_unlock(&store_rw);
+}
+
 int dm_image_resolve(struct daemon *d, const char *tenant, const char *name, struct img_info *ret,
                      struct al_err *err)
 {
@@ -140,11 +158,9 @@ int dm_h_image_list(void *ud, struct api_request *req, struct api_response *resp
     return api_reply_json(resp, 200, json_pack("{s:o}", "images", arr));
 }
 
-int dm_h_image_delete(void *ud, struct api_request *req, struct api_response *resp,
-                      struct al_err *err)
+static int delete_locked(struct daemon *d, struct api_request *req, const char *name,
+                         struct al_err *err)
 {
-    struct daemon *d = ud;
-    const char *name = req->params[0];
     struct store_image im;
     int rc = store_image_get(d->store, req->who.tenant, name, &im, err);
     if (rc < 0)
@@ -170,7 +186,18 @@ int dm_h_image_delete(void *ud, struct api_request *req, struct api_response *re
             img_gc(d->images, (const char *const *)keep, &e) < 0)
             log_warn("image gc: %s", e.msg);
     }
-    return api_reply_empty(resp, 204);
+    return 0;
+}
+
+int dm_h_image_delete(void *ud, struct api_request *req, struct api_response *resp,
+                      struct al_err *err)
+{
+    struct daemon *d = ud;
+    const char *name = req->params[0];
+    pthread_rwlock_wrlock(&store_rw);
+    int rc = delete_locked(d, req, name, err);
+    pthread_rwlock_unlock(&store_rw);
+    return rc < 0 ? rc : api_reply_empty(resp, 204);
 }
 
 /* ---- pull ---- */
@@ -233,13 +260,16 @@ static int do_pull(struct pull_job *j, struct al_err *err)
     int rc = need_images(j->d, err);
     if (rc < 0)
         return rc;
-    if ((rc = img_pull(j->d->images, j->ref, &opts, &info, err)) < 0)
-        return rc;
-    rc = record(j->d, j->tenant, j->name, &info, err);
-    img_info_free(&info);
-    if (rc < 0)
-        return al_err_wrap(err, "pull %.200s", j->ref);
-    return 0;
+    dm_images_hold();
+    rc = img_pull(j->d->images, j->ref, &opts, &info, err);
+    if (rc == 0) {
+        rc = record(j->d, j->tenant, j->name, &info, err);
+        img_info_free(&info);
+        if (rc < 0)
+            al_err_wrap(err, "pull %.200s", j->ref);
+    }
+    dm_images_release();
+    return rc;
 }
 
 static void *pull_thread(void *arg)
@@ -411,12 +441,16 @@ int dm_h_image_import(void *ud, struct api_request *req, struct api_response *re
         }
     }
     struct img_info info = {0};
+    dm_images_hold();
     rc = img_import(d->images, host_path ? host_path : tmp, NULL, &info, err);
     if (!host_path)
         unlink(tmp);
-    if (rc < 0)
+    if (rc < 0) {
+        dm_images_release();
         return al_err_wrap(err, "import");
+    }
     rc = record(d, req->who.tenant, name, &info, err);
+    dm_images_release();
     img_info_free(&info);
     if (rc < 0)
         return rc;

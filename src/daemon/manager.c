@@ -231,7 +231,10 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
         policy_group_free(&g);
         return oom(err);
     }
+    /* until the sandbox row references the image, an image delete must not GC its layers */
+    dm_images_hold();
     if ((rc = dm_image_resolve(d, tenant, image, &info, err)) < 0) {
+        dm_images_release();
         policy_group_free(&g);
         return rc;
     }
@@ -241,6 +244,7 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
         tier = req->tier;
         policy_tier_resources(tier, &res);
         if ((rc = dm_check_capacity(d, &res, err)) < 0) {
+            dm_images_release();
             img_info_free(&info);
             policy_group_free(&g);
             return rc;
@@ -256,6 +260,7 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     int64_t lifetime = g.max_lifetime_s;
     policy_group_free(&g);
     if (!labels_s || !res_s || !sb || !sb->env) {
+        dm_images_release();
         sandbox_free(sb);
         img_info_free(&info);
         return oom(err);
@@ -279,6 +284,7 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     pthread_mutex_lock(&d->mu);
     if (d->stopping) {
         pthread_mutex_unlock(&d->mu);
+        dm_images_release();
         sandbox_free(sb);
         img_info_free(&info);
         return al_err_set(err, AL_ERR_UNAVAILABLE, ESHUTDOWN, "airlockd is shutting down");
@@ -289,6 +295,7 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
         d->sandboxes = sb;
     }
     pthread_mutex_unlock(&d->mu);
+    dm_images_release(); /* the row references the image now (or there is none) */
     if (rc < 0) {
         sandbox_free(sb);
         img_info_free(&info);

@@ -8,11 +8,14 @@ API tests (test_api_images.py, test_faults.py).
   corrupt_blob      flip a byte of a blob in a Registry's storage (same size, wrong digest)
   Staller           accepts connections, never sends a byte
   StallingRegistry  serves /v2/, then stalls half-way through the manifest or the layer
+  SlowProxy         forwards pulls to a Registry, pausing half-way through one blob, then
+                    finishing it: a pull that is in flight for as long as a test needs
   Fake, reply       a scriptable registry: path suffix -> handler
   tiny_image        config, layer and manifest documents around one layer
 Every server started here is stopped by its stop() / cleanup().
 """
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -270,6 +273,57 @@ class StallingRegistry:
 
     def stop(self):
         self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class SlowProxy:
+    """Forwards GETs to a registry at `upstream` (host:port).  The blob whose digest is `slow`
+    gets its headers and half its body, then nothing for delay_s, then the rest: a correct
+    but slow download.  .hit is set once that blob's request has arrived."""
+
+    def __init__(self, upstream, slow, delay_s):
+        self.hit = threading.Event()
+        self.stop_ev = threading.Event()
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                is_slow = self.path.endswith("/blobs/" + slow)
+                if is_slow:
+                    me.hit.set()
+                conn = http.client.HTTPConnection(upstream, timeout=30)
+                conn.request("GET", self.path, headers={
+                    k: v for k, v in self.headers.items()
+                    if k.lower() in ("accept", "authorization")})
+                r = conn.getresponse()
+                body = r.read()
+                conn.close()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() in ("content-type", "docker-content-digest", "www-authenticate"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                half = len(body) // 2 if is_slow else len(body)
+                self.wfile.write(body[:half])
+                self.wfile.flush()
+                if is_slow:
+                    me.stop_ev.wait(delay_s)
+                self.wfile.write(body[half:])
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.host = "127.0.0.1:%d" % self.port
+        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.stop_ev.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -1,6 +1,7 @@
 """Fault injection: the state directory's disk filling up, SQLite held busy by another
-process, a registry that stalls or sends a corrupt blob to POST /v1/images/pull.  Each must
-give a clear error and leave no lost or half-made state."""
+process, a registry that stalls or sends a corrupt blob to POST /v1/images/pull, an image
+delete while a slow pull is in flight.  Each must give a clear error and leave no lost or
+half-made state."""
 import gzip
 import hashlib
 import http.client
@@ -16,8 +17,8 @@ import pytest
 
 from conftest import new_group, new_sandbox
 from imgtool import busybox_layout  # noqa: F401  (fixture)
-from registry_fakes import (StallingRegistry, busybox_tar, corrupt_blob,  # noqa: F401
-                            registry, restore_blob, skopeo_push)
+from registry_fakes import (SlowProxy, StallingRegistry, busybox_tar,  # noqa: F401
+                            corrupt_blob, registry, restore_blob, skopeo_push)
 
 
 def loop_devices(under):
@@ -252,3 +253,53 @@ def test_pull_corrupt_blob(fresh_daemon, registry, busybox_layout):  # noqa: F81
     st, r = d.api("POST", "/v1/images/pull", {"ref": ref, "name": "fixed"})
     assert st == 201 and r["digest"] == mdig, (st, r)
     run_from(d, "fixed")
+
+
+SLOW_S = 3  # how long SlowProxy holds the pulled image's layer half-sent
+
+
+def test_image_delete_during_pull(fresh_daemon, registry, busybox_layout):  # noqa: F811
+    """An image is deleted while a pull of another image of the same tenant is half-way
+    through its layer.  The delete's garbage collection keeps only what image rows reference,
+    and the pull has stored blobs (its config) that no row references yet: the GC must not
+    remove them.  The delete answers 204 (waiting for the pull at most), the pull succeeds,
+    its image is listed and runs a command.  (Without the delete's exclusive hold on the store
+    the GC removes B's config and the pull fails: 404 "blob ... not in the store".)"""
+    d = fresh_daemon()
+    skopeo_push(busybox_layout, registry.host + "/a:latest")
+    st, r = d.api("POST", "/v1/images/pull", {"ref": registry.host + "/a:latest", "name": "a"})
+    assert st == 201, (st, r)
+    # B: the same files gzipped, so that B shares no blob and no unpacked layer with A
+    tar = busybox_tar(busybox_layout)
+    gz = gzip.compress(tar)
+    ldig = "sha256:" + hashlib.sha256(gz).hexdigest()
+    registry.push_image("b", "v1", [(gz, LAYER_GZ, "sha256:" + hashlib.sha256(tar).hexdigest())])
+    assert ldig.split(":", 1)[1] not in image_store(d)[0]
+    proxy = SlowProxy(registry.host, ldig, SLOW_S)
+    pulled = {}
+
+    def pull():
+        pulled["r"] = timed_pull(d, {"ref": proxy.host + "/b:v1", "name": "b"})
+
+    t = threading.Thread(target=pull)
+    try:
+        t.start()
+        assert proxy.hit.wait(30), "the pull never asked for B's layer"
+        assert "r" not in pulled, pulled  # in flight: the layer is half-sent
+        t0 = time.monotonic()
+        st, r = d.api("DELETE", "/v1/images/a", timeout=60)
+        took_delete = time.monotonic() - t0
+        t.join(60)
+    finally:
+        proxy.stop()
+        t.join()
+    st_b, r_b, took_pull = pulled["r"]
+    print("delete took %.2f s, pull %.2f s (layer held %d s)" % (took_delete, took_pull, SLOW_S))
+    assert st == 204, (st, r)
+    assert st_b == 201, (st_b, r_b)
+    assert took_pull >= SLOW_S - 0.5, took_pull
+    assert took_delete < SLOW_S + 10, took_delete
+    st, r = d.api("GET", "/v1/images")
+    listed = {im["name"] for im in r["images"]}
+    assert "b" in listed and "a" not in listed, r
+    run_from(d, "b")

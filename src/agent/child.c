@@ -1,12 +1,15 @@
-/* The forked child of an exec, from fork() to execve(): no malloc, no stdio.  Everything it
- * needs was prepared by the parent; a failure is reported through a close-on-exec pipe as a
- * fixed struct, then _exit(). */
+/* The child of an exec, from clone to execve: no malloc, no stdio, no writes outside its own
+ * stack: it shares the agent's memory (CLONE_VM | CLONE_VFORK, exec.c) while the agent
+ * sleeps.  Everything it needs was prepared by the parent; a failure is reported through a
+ * close-on-exec pipe as a fixed struct, then _exit(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <limits.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -14,8 +17,6 @@
 #include <unistd.h>
 
 #include "agent/child.h"
-
-extern char **environ;
 
 static void report(int fd, enum agent_child_stage stage, int err)
 {
@@ -80,6 +81,65 @@ static int own_landlock_domain(void)
     return rc;
 }
 
+/* execve, and a file the kernel cannot exec (ENOEXEC) as a /bin/sh script, as execvpe does.
+ * Returns only on failure, with errno set. */
+static void exec_file(const char *path, const struct agent_child_args *c)
+{
+    execve(path, c->argv, c->envp);
+    if (errno != ENOEXEC)
+        return;
+    char *sh[256] = {"/bin/sh", (char *)path};
+    size_t n = 1;
+    while (c->argv[n] && n + 2 < sizeof(sh) / sizeof(sh[0])) {
+        sh[n + 1] = c->argv[n];
+        n++;
+    }
+    if (!c->argv[n]) /* more arguments than that: no script fallback */
+        execve("/bin/sh", sh, c->envp);
+    errno = ENOEXEC;
+}
+
+/* A command without a '/' is looked up in the request's PATH (execvpe would search the
+ * agent's own environ, and setting environ here would change the agent's).  Same rules as
+ * execvpe: no PATH is "/bin:/usr/bin", an empty entry is the cwd, EACCES anywhere wins over
+ * ENOENT.  Returns only on failure, with errno set. */
+static void exec_search(const struct agent_child_args *c)
+{
+    const char *file = c->argv[0];
+    if (strchr(file, '/')) {
+        exec_file(file, c);
+        return;
+    }
+    const char *path = "/bin:/usr/bin";
+    for (char **e = c->envp; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    size_t flen = strlen(file);
+    bool denied = false;
+    char buf[PATH_MAX];
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = (size_t)(end - p);
+        if (dlen + 1 + flen < sizeof(buf)) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, file, flen + 1);
+            exec_file(dlen ? buf : file, c);
+            if (errno == EACCES)
+                denied = true;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+                     errno != ETIMEDOUT)
+                return;
+        }
+        if (!*end)
+            break;
+        p = end;
+    }
+    errno = denied ? EACCES : ENOENT;
+}
+
 void agent_child_run(const struct agent_child_args *c)
 {
     /* default dispositions; the mask is cleared right before execve */
@@ -122,8 +182,7 @@ void agent_child_run(const struct agent_child_args *c)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    environ = c->envp;
-    execvpe(c->argv[0], c->argv, c->envp);
+    exec_search(c);
     fail(c, AGENT_STAGE_EXEC, errno);
 }
 

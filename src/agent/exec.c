@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,18 @@ static void send_exec_failure(struct agent *a, struct agent_exec *e, const char 
         agent_send(a, e->err.type, 0, e->id, NULL, 0, msg, take);
 }
 
-/* Fork the child; returns its pid or -errno with err set; *ret_exec_err is the errno of a
+/* The child shares the agent's memory until it execs (CLONE_VM | CLONE_VFORK, as posix_spawn
+ * does): no copy of the agent's address space to make, fault in and tear down again for
+ * every exec.  The agent is single-threaded and sleeps until the child has exec'd or died
+ * (it waited for the exec report anyway), so one stack serves every child. */
+static char child_stack[128 << 10] __attribute__((aligned(16)));
+
+static int child_main(void *arg)
+{
+    agent_child_run(arg);
+}
+
+/* Start the child; returns its pid or -errno with err set; *ret_exec_err is the errno of a
  * failed execve (the child then exits 127/126 and the exec goes on normally). */
 static pid_t spawn(struct agent_child_args *c, int *ret_exec_err, struct al_err *err)
 {
@@ -175,15 +187,14 @@ static pid_t spawn(struct agent_child_args *c, int *ret_exec_err, struct al_err 
     if (pipe2(rp, O_CLOEXEC) < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, errno, "pipe");
     c->report_fd = rp[1];
-    pid_t pid = fork();
+    pid_t pid =
+        clone(child_main, child_stack + sizeof(child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, c);
     if (pid < 0) {
         int e = errno;
         close(rp[0]);
         close(rp[1]);
         return al_err_sys(err, AL_ERR_LIMIT, e, "fork");
     }
-    if (pid == 0)
-        agent_child_run(c);
     close(rp[1]);
     struct agent_child_report rep;
     ssize_t n;

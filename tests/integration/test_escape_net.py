@@ -121,3 +121,34 @@ def test_vsock_refused(atk):
     has no vsock).  The test only creates the socket; it never connects anywhere."""
     refused(atk.run("socket_family", 40, 1), {E.EPERM, E.EAFNOSUPPORT, E.EACCES})
     refused(atk.run("socket_family", 40, 5), {E.EPERM, E.EAFNOSUPPORT, E.EACCES, E.ENODEV})
+
+
+
+def serve_in(other, script, seconds=4):
+    """Runs `script` in the other sandbox for `seconds` (an exec's processes end with it), in
+    a thread; returns (thread, result list)."""
+    import threading
+    out = []
+    t = threading.Thread(target=lambda: out.append(other.exec(script + "; sleep %d" % seconds,
+                                                              timeout=seconds + 20)))
+    t.start()
+    return t, out
+
+
+def test_other_sandbox_loopback_service(airlockd, group, atk):
+    """Attack: reach a service another sandbox (another tenant's, say) runs on its
+    127.0.0.1.  Defence: every sandbox's loopback is its own netns: the connect from this
+    sandbox is refused (control: the same connect inside the other sandbox succeeds)."""
+    import time
+    from conftest import new_sandbox
+    other = new_sandbox(airlockd, group)
+    try:
+        t, out = serve_in(other, "nc -ll -p 5555 -e echo hello-from-other </dev/null >/dev/null"
+                          " 2>&1 & sleep 0.3; echo | nc -w 2 127.0.0.1 5555")
+        time.sleep(1.5)
+        res = atk.run("connect", "127.0.0.1", 5555, 2000)
+        t.join()
+        assert "hello-from-other" in out[0]["stdout"], out  # control: the service was up
+        refused(res, UNREACHABLE)
+    finally:
+        other.delete()

@@ -130,7 +130,8 @@ int rt_disk_create(const char *sbdir, uint64_t size, uint64_t inodes, char *dev,
 int rt_agent_fd(const char *path);
 /* Make a user namespace mapping 0..count-1 to uid_base..; returns an owned fd. */
 int rt_userns_make(uid_t uid_base, uint32_t count, struct al_err *err);
-/* Fork the setup child (which forks PID 1).  Returns the setup child's pidfd. */
+/* Run the setup child (which starts PID 1); returns its pidfd once it has exited, with the
+ * sandbox built (PID 1 exec'd) or a failure on the report socket. */
 int rt_spawn_setup(const struct rt_plan *p, pid_t *ret_pid, struct al_err *err);
 
 /* ---- the agent channel (channel.c) ----------------------------------------------------- */

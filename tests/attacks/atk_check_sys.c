@@ -6,10 +6,8 @@
  * on the host. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/keyctl.h>
-#include <linux/perf_event.h>
 #include <linux/sched.h>
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
@@ -292,37 +290,13 @@ static void c_swap(struct chk_ctx *c)
 
 static void c_bpf(struct chk_ctx *c)
 {
-    union bpf_attr a;
-    memset(&a, 0, sizeof(a));
-    a.map_type = BPF_MAP_TYPE_ARRAY;
-    a.key_size = 4;
-    a.value_size = 8;
-    a.max_entries = 1;
-    fd_probe(c, syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof(a)), "bpf(BPF_MAP_CREATE)");
-    struct bpf_insn insns[2];
-    memset(insns, 0, sizeof(insns));
-    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
-    insns[1].code = BPF_JMP | BPF_EXIT;
-    memset(&a, 0, sizeof(a));
-    a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-    a.insns = (uint64_t)(uintptr_t)insns;
-    a.insn_cnt = 2;
-    a.license = (uint64_t)(uintptr_t) "GPL";
-    fd_probe(c, syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a)), "bpf(BPF_PROG_LOAD)");
+    fd_probe(c, atk_sys_bpf_map(), "bpf(BPF_MAP_CREATE)");
+    fd_probe(c, atk_sys_bpf_prog(), "bpf(BPF_PROG_LOAD)");
 }
 
 static void c_perf_event(struct chk_ctx *c)
 {
-    struct perf_event_attr a;
-    memset(&a, 0, sizeof(a));
-    a.type = PERF_TYPE_SOFTWARE;
-    a.size = sizeof(a);
-    a.config = PERF_COUNT_SW_CPU_CLOCK;
-    a.disabled = 1;
-    a.exclude_kernel = 1;
-    a.exclude_hv = 1;
-    fd_probe(c, syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC),
-             "perf_event_open(self, sw cpu-clock)");
+    fd_probe(c, atk_sys_perf_event(), "perf_event_open(self, sw cpu-clock)");
 }
 
 static void c_io_uring(struct chk_ctx *c)

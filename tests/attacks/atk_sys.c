@@ -32,7 +32,7 @@ static int sys_result(const char *name, long r, const char *what)
     return atk_report(name, r >= 0, e, "%s -> %ld", what, r);
 }
 
-static int a_bpf_map(const char *name, int argc, char **argv)
+long atk_sys_bpf_map(void)
 {
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
@@ -40,11 +40,10 @@ static int a_bpf_map(const char *name, int argc, char **argv)
     attr.key_size = 4;
     attr.value_size = 8;
     attr.max_entries = 1;
-    return sys_result(name, syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr)),
-                      "bpf(BPF_MAP_CREATE array) fd");
+    return syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
 }
 
-static int a_bpf_prog(const char *name, int argc, char **argv)
+long atk_sys_bpf_prog(void)
 {
     struct bpf_insn insns[2];
     memset(insns, 0, sizeof(insns));
@@ -57,8 +56,30 @@ static int a_bpf_prog(const char *name, int argc, char **argv)
     attr.insns = (uint64_t)(uintptr_t)insns;
     attr.insn_cnt = 2;
     attr.license = (uint64_t)(uintptr_t) "GPL";
-    return sys_result(name, syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr)),
-                      "bpf(BPF_PROG_LOAD socket_filter) fd");
+    return syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+long atk_sys_perf_event(void)
+{
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof(a));
+    a.type = PERF_TYPE_SOFTWARE;
+    a.size = sizeof(a);
+    a.config = PERF_COUNT_SW_CPU_CLOCK;
+    a.disabled = 1;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    return syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static int a_bpf_map(const char *name, int argc, char **argv)
+{
+    return sys_result(name, atk_sys_bpf_map(), "bpf(BPF_MAP_CREATE array) fd");
+}
+
+static int a_bpf_prog(const char *name, int argc, char **argv)
+{
+    return sys_result(name, atk_sys_bpf_prog(), "bpf(BPF_PROG_LOAD socket_filter) fd");
 }
 
 static int a_add_key(const char *name, int argc, char **argv)
@@ -82,15 +103,7 @@ static int a_io_uring(const char *name, int argc, char **argv)
 
 static int a_perf_event(const char *name, int argc, char **argv)
 {
-    struct perf_event_attr a;
-    memset(&a, 0, sizeof(a));
-    a.type = PERF_TYPE_SOFTWARE;
-    a.size = sizeof(a);
-    a.config = PERF_COUNT_SW_CPU_CLOCK;
-    a.disabled = 1;
-    a.exclude_kernel = 1;
-    a.exclude_hv = 1;
-    return sys_result(name, syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC),
+    return sys_result(name, atk_sys_perf_event(),
                       "perf_event_open(sw cpu-clock, self, user only) fd");
 }
 

@@ -30,6 +30,11 @@ __attribute__((format(printf, 3, 4))) void atk_append(char *buf, unsigned long s
                                                       const char *fmt, ...);
 /* Reads up to size-1 bytes of a file into buf; returns bytes read or -errno. */
 long atk_read_file(const char *path, char *buf, unsigned long size);
+/* The raw probes the attacks and the escape checker share (atk_sys.c): the syscall's return
+ * (an fd the caller closes, or -1 with errno). */
+long atk_sys_bpf_map(void);    /* BPF_MAP_CREATE of a tiny array */
+long atk_sys_bpf_prog(void);   /* BPF_PROG_LOAD of "r0 = 0; exit" as a socket filter */
+long atk_sys_perf_event(void); /* perf_event_open(self, software cpu-clock, user only) */
 
 extern const struct atk_entry atk_ns_table[];
 extern const struct atk_entry atk_sys_table[];

@@ -223,6 +223,14 @@ class Staller:
 
 
 
+def serve(handler):
+    """A threaded HTTP server on a free 127.0.0.1 port, serving in the background."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, httpd.server_address[1]
+
+
 class StallingRegistry:
     """A fake registry that serves /v2/ and the config, then stalls half-way through one
     response: stall="blob" (the layer, after the manifest) or stall="manifest".  The stalled
@@ -265,11 +273,7 @@ class StallingRegistry:
                     self.send_response(404)
                     self.end_headers()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.t.start()
+        self.httpd, self.port = serve(H)
 
     def stop(self):
         self.release.set()
@@ -315,12 +319,8 @@ class SlowProxy:
                     me.stop_ev.wait(delay_s)
                 self.wfile.write(body[half:])
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
+        self.httpd, self.port = serve(H)
         self.host = "127.0.0.1:%d" % self.port
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.t.start()
 
     def stop(self):
         self.stop_ev.set()
@@ -347,11 +347,7 @@ class Fake:
                 self.send_response(404)
                 self.end_headers()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.t.start()
+        self.httpd, self.port = serve(H)
 
     def stop(self):
         self.httpd.shutdown()

@@ -4,7 +4,7 @@ STATE ?= $(CURDIR)/state
 PORT ?= 7070
 BUILD ?= build
 
-.PHONY: setup build run check bench loadtest fuzz sectest lint clean
+.PHONY: setup build run check check-purev2 bench loadtest fuzz sectest lint clean
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,10 @@ run: setup build
 
 check: setup
 	@scripts/check.sh
+
+# boots a pure cgroup-v2 VM (QEMU, no KVM needed) and checks the cgroup limits there
+check-purev2: setup
+	@BUILD=$(BUILD) scripts/purev2-vm.sh
 
 bench: setup build
 	@bench/run.sh "$(BUILD)"

@@ -270,7 +270,10 @@ static int open_backends(struct daemon *d, bool tune_cgroups, struct al_err *err
         d->images = NULL;
     }
     al_err_clear(&e);
-    if (rt_host_check(&e) == 0) {
+    char desc[256];
+    rt_host_describe(desc, sizeof(desc));
+    log_info("runtime host: %s", desc);
+    if (rt_host_check(d->state_dir, &e) == 0) { /* image layers live under it */
         d->rt_ok = true;
         char what[PATH_MAX + 96];
         if (!tune_cgroups)

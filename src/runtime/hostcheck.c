@@ -11,7 +11,7 @@
 #include "common/fsutil.h"
 #include "runtime/rt_int.h"
 
-int rt_host_check(struct al_err *err)
+int rt_host_check(const char *layer_dir, struct al_err *err)
 {
     if (geteuid() != 0)
         return al_err_set(err, AL_ERR_UNAVAILABLE, EPERM, "namespace backend: must run as root");
@@ -30,15 +30,17 @@ int rt_host_check(struct al_err *err)
         !strstr(fss, "\toverlay\n") || !strstr(fss, "\ttmpfs\n") || !strstr(fss, "\tdevpts\n"))
         return al_err_set(err, AL_ERR_UNAVAILABLE, ENODEV,
                           "namespace backend: overlay, tmpfs and devpts filesystems needed");
-    /* user namespace + an idmapped clone of "/" (discarded, never attached) */
+    /* user namespace + an idmapped clone of the directory that holds the image layers
+     * (discarded, never attached): only layers are mounted idmapped, and they need not live
+     * on the root filesystem (a 9p or NFS root cannot idmap; the state dir's ext4 can) */
     int ns = rt_userns_make(4000000000u, 65536, err);
     if (ns < 0)
         return al_err_wrap(err, "namespace backend: user namespaces");
-    int t = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    int t = (int)syscall(SYS_open_tree, AT_FDCWD, layer_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (t < 0) {
         int e = errno;
         close(ns);
-        return al_err_sys(err, AL_ERR_UNAVAILABLE, e, "namespace backend: open_tree");
+        return al_err_sys(err, AL_ERR_UNAVAILABLE, e, "namespace backend: open_tree %s", layer_dir);
     }
     struct mount_attr ma = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns};
     r = (int)syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &ma, sizeof(ma));
@@ -47,7 +49,7 @@ int rt_host_check(struct al_err *err)
     close(ns);
     if (r < 0)
         return al_err_sys(err, AL_ERR_UNAVAILABLE, e,
-                          "namespace backend: idmapped mounts on the root filesystem");
+                          "namespace backend: idmapped mounts on the filesystem of %s", layer_dir);
     return 0;
 }
 

@@ -6,8 +6,8 @@
  * prints the result as one JSON line, destroys the sandbox.  Options: --agent PATH,
  * --id ID, --uid-base N, --mem BYTES, --pids N, --cpu MILLIS, --disk BYTES, --inodes N,
  * --nofile N, --timeout MS, --stdin (pass our stdin), --user U, --max-output N,
- * --repeat N (run the command N times), --parallel N (N threads at once, each round), --check
- * (rt_host_check only),
+ * --repeat N (run the command N times), --parallel N (N threads at once, each round),
+ * --check [LAYERDIR] (rt_host_check only, idmapped mounts probed on LAYERDIR, default "/"),
  * --cleanup ID DIR (rt_cleanup_stale only), --disk-kind auto|tmpfs|ext4.
  */
 #include <getopt.h>
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
     if (check) {
         char desc[256];
         rt_host_describe(desc, sizeof(desc));
-        if (rt_host_check(&err) < 0) {
+        if (rt_host_check(optind < argc ? argv[optind] : "/", &err) < 0) {
             fprintf(stderr, "rt-run: host check: %s (%s)\n", err.msg, desc);
             return 1;
         }

@@ -164,8 +164,10 @@ int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err 
 int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err);
 
 /* Host capability probe (cgroup layout, idmapped mounts, Landlock ABI, seccomp), once at
- * daemon start.  Fails with a clear message when the host cannot run the backend. */
-int rt_host_check(struct al_err *err);
+ * daemon start.  Fails with a clear message when the host cannot run the backend.
+ * layer_dir: a directory on the filesystem that holds the image layers (they are the only
+ * mounts made idmapped), e.g. the daemon's image store. */
+int rt_host_check(const char *layer_dir, struct al_err *err);
 
 /* Added by the runtime: one line describing what rt_host_check found ("cgroups=hybrid
  * landlock_abi=7 disk=ext4-loop+tmpfs"), for the daemon's startup log.  Returns snprintf's

@@ -547,13 +547,20 @@ static int setup_main(void *arg)
     TRY(ST_USERNS, syscall(SYS_setresuid, 0, 0, 0));
     int flags =
         CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-    if (unshare(flags | CLONE_NEWTIME) < 0)
+    bool timens = unshare(flags | CLONE_NEWTIME) == 0;
+    if (!timens)
         TRY(ST_UNSHARE, unshare(flags));
     /* PID 1 gets its own copy of this struct: it moves its report fd */
     struct child pid1 = self;
     int pidfd = -1;
     int pid = clone(pid1_main, st->pid1_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD,
                     &pid1, &pidfd);
+    if (pid < 0 && errno == EINVAL && timens)
+        /* Linux 6.1 refuses CLONE_VM into another time namespace (copy_process; later kernels
+         * allow it with CLONE_VFORK): PID 1 then runs on a copy of our memory, still vfork-
+         * style (we wait for its exec), at the price of copying the address space */
+        pid =
+            clone(pid1_main, st->pid1_top, CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, &pid1, &pidfd);
     TRY(ST_CLONE, pid);
     /* back here once PID 1 has exec'd (or failed: its report is already sent) */
     struct rt_report rep = {.kind = RT_REPORT_PID, .pid = (int)pid};

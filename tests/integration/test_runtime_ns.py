@@ -105,6 +105,23 @@ def cgroup_dirs(sid):
     return out
 
 
+def test_host_check_probes_idmap_where_the_layers_live():
+    """Only image layers are mounted idmapped: the probe runs on the directory that holds
+    them (the daemon's state dir), not on "/", which may be a 9p or NFS root that cannot."""
+    _need()
+    d = tempfile.mkdtemp(prefix="rt-check-")
+    try:
+        r = subprocess.run([RT_RUN, "--check", d], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("ok cgroups="), r.stdout
+    finally:
+        os.rmdir(d)
+    # procfs cannot be idmapped: the failure names the probed directory
+    r = subprocess.run([RT_RUN, "--check", "/proc"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "idmapped mounts on the filesystem of /proc" in r.stderr, r.stderr
+
+
 def test_exec_exit_code_and_streams(layer):
     r = one(layer, "echo out; echo err >&2; exit 7")
     assert r["exitCode"] == 7 and r["signal"] == 0

@@ -76,6 +76,20 @@ else
   echo "gcc build failed"; failed=$((failed + 1))
 fi
 
+# a pure cgroup-v2 host: a VM (QEMU, TCG) with only cgroup2, running the gcc build's airlockd
+# (scripts/purev2-vm.sh; this machine's own cgroups are hybrid)
+if [ -f build-gcc/build.ninja ] && [ -x scripts/purev2-vm.sh ]; then
+  echo "== pure cgroup v2 (VM)"
+  BUILD=build-gcc scripts/purev2-vm.sh >"$results/purev2.log" 2>&1
+  grep -E '^PURE-V2 (CHECK|SUMMARY)' "$results/purev2.log" | tail -20
+  p=$(grep -c '^PURE-V2 CHECK .*: PASS' "$results/purev2.log" || true)
+  f=$(grep -c '^PURE-V2 CHECK .*: FAIL' "$results/purev2.log" || true)
+  passed=$((passed + p)); failed=$((failed + f))
+  if ! grep -q '^PURE-V2 SUMMARY: PASS' "$results/purev2.log"; then
+    [ "$f" -gt 0 ] || { failed=$((failed + 1)); tail -20 "$results/purev2.log"; }
+  fi
+fi
+
 # clang with ASan + UBSan
 if CC=clang build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
     -Dbuildtype=debug; then

@@ -12,6 +12,7 @@ PKGS=(
   python3 python3-pytest busybox-static debootstrap skopeo umoci docker-registry
   bubblewrap runc crun iproute2 nftables util-linux curl ca-certificates
   e2fsprogs file zstd openssl procps
+  qemu-system-x86 kmod cpio
 )
 
 missing=()

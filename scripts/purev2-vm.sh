@@ -106,7 +106,17 @@ mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm 2>/dev/null
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
+# the checkout and its build may live under a dir that gets a tmpfs here (a CI clone in
+# /tmp): hold them aside and bind them back on top
+mkdir -p /keep/repo /keep/build
+mount --bind $R@REPO@ /keep/repo || fail "bind @REPO@"
+mount --bind $R@BUILD@ /keep/build || fail "bind @BUILD@"
 for d in tmp run var/tmp; do mount -t tmpfs -o mode=1777 tmpfs $R/$d || fail "tmpfs $d"; done
+for k in repo:@REPO@ build:@BUILD@; do
+  if [ ! -e "$R${k#*:}/." ]; then
+    mkdir -p "$R${k#*:}" && mount --bind "/keep/${k%%:*}" "$R${k#*:}" || fail "rebind ${k#*:}"
+  fi
+done
 # only cgroup2, nothing of v1: the point of this VM
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || fail "mount cgroup2"
 mkdir -p $R/run/airlock-state

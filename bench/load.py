@@ -66,59 +66,49 @@ class Client:
         return resp.status, payload, dt
 
 
-def create_many(d, group, n, threads=4):
-    ids, errors = [], []
-    lock = threading.Lock()
-    todo = list(range(n))
+def on_pool(d, items, fn, threads=4):
+    """fn(client, item) for every item, from `threads` threads with a client each; fn returns
+    an error string or None.  Returns the errors."""
+    errors, lock, pending = [], threading.Lock(), list(items)
 
     def worker():
         c = Client(d.port, d.admin_key)
         while True:
             with lock:
-                if not todo:
+                if not pending:
                     return
-                todo.pop()
+                item = pending.pop()
             try:
-                st, body, _ = c.call("POST", "/v1/sandboxgroups/%s/sandboxes" % group, {})
-            except OSError as e:
+                e = fn(c, item)
+            except OSError as ex:
+                e = str(ex)
+            if e:
                 with lock:
-                    errors.append(str(e))
-                continue
-            with lock:
-                if st == 201:
-                    ids.append(json.loads(body)["id"])
-                else:
-                    errors.append("%d %s" % (st, body[:200]))
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return ids, errors
-
-
-def delete_many(d, group, ids, threads=4):
-    errors = []
-    lock = threading.Lock()
-    todo = list(ids)
-
-    def worker():
-        c = Client(d.port, d.admin_key)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                sid = todo.pop()
-            st, body, _ = c.call("DELETE", "/v1/sandboxgroups/%s/sandboxes/%s" % (group, sid))
-            if st not in (200, 204):
-                with lock:
-                    errors.append("%d %s" % (st, body[:200]))
+                    errors.append(e)
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
     return errors
+
+
+def create_many(d, group, n):
+    ids = []
+
+    def create(c, _):
+        st, body, _ = c.call("POST", "/v1/sandboxgroups/%s/sandboxes" % group, {})
+        if st != 201:
+            return "%d %s" % (st, body[:200])
+        ids.append(json.loads(body)["id"])  # list.append is atomic
+    return ids, on_pool(d, range(n), create)
+
+
+def delete_many(d, group, ids):
+    def delete(c, sid):
+        st, body, _ = c.call("DELETE", "/v1/sandboxgroups/%s/sandboxes/%s" % (group, sid))
+        return None if st in (200, 204) else "%d %s" % (st, body[:200])
+    return on_pool(d, ids, delete)
 
 
 def load(d, conftest, n, rows):

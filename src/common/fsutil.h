@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/err.h"
 
@@ -27,4 +28,6 @@ int al_fd_cloexec(int fd, bool on);
 int al_fd_nonblock(int fd, bool on);
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long al_now_ms(void);
+/* *ts = now + ms on `clock`: the deadline of a timed wait (pthread_cond_timedwait). */
+void al_timespec_after(clockid_t clock, long long ms, struct timespec *ts);
 long long al_now_us(void);

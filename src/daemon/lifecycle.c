@@ -179,8 +179,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&reaper_mu);
     while (!reaper_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        al_timespec_after(CLOCK_REALTIME, 1000, &ts);
         pthread_cond_timedwait(&reaper_cv, &reaper_mu, &ts);
         if (reaper_stop)
             break;
@@ -237,12 +236,7 @@ bool dm_jobs_wait(struct daemon *d, long long timeout_ms)
     pthread_mutex_lock(&d->mu);
     while (d->jobs > 0 && al_now_ms() < deadline) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        al_timespec_after(CLOCK_REALTIME, 100, &ts);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
     }
     bool done = d->jobs == 0;

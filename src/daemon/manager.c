@@ -398,12 +398,7 @@ static void wait_refs_locked(struct daemon *d, struct dm_sandbox *sb, const char
             continue;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        al_timespec_after(CLOCK_REALTIME, 200, &ts);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
     }
 }

@@ -78,9 +78,9 @@ static int unshare_child(const void *arg)
     return unshare((int)(intptr_t)arg) == 0 ? 0 : errno;
 }
 
-static int clone_child(const void *arg)
+/* After a raw clone: the child exits at once, the parent reaps it; 0 or the clone's errno. */
+static int reap_clone(long pid)
 {
-    long pid = syscall(SYS_clone, (unsigned long)(intptr_t)arg | SIGCHLD, 0, NULL, NULL, 0);
     if (pid == 0)
         _exit(0);
     if (pid < 0)
@@ -89,19 +89,18 @@ static int clone_child(const void *arg)
     return 0;
 }
 
+static int clone_child(const void *arg)
+{
+    return reap_clone(syscall(SYS_clone, (unsigned long)(intptr_t)arg | SIGCHLD, 0, NULL, NULL, 0));
+}
+
 static int clone3_child(const void *arg)
 {
     struct clone_args ca;
     memset(&ca, 0, sizeof(ca));
     ca.flags = (unsigned long)(intptr_t)arg;
     ca.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-    if (pid == 0)
-        _exit(0);
-    if (pid < 0)
-        return errno;
-    waitpid((pid_t)pid, NULL, 0);
-    return 0;
+    return reap_clone(syscall(SYS_clone3, &ca, sizeof(ca)));
 }
 
 static void c_userns(struct chk_ctx *c)

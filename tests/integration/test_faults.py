@@ -100,31 +100,31 @@ def test_sqlite_held_busy(fresh_daemon):
     db = os.path.join(d.state_dir, "state.db")
     g = new_group(d)
 
-    def hold(seconds, ready):
-        con = sqlite3.connect(db, timeout=30, isolation_level=None)
-        con.execute("BEGIN EXCLUSIVE")
-        ready.set()
-        time.sleep(seconds)
-        con.execute("COMMIT")
-        con.close()
+    def put_group_while_locked(seconds, name):
+        """PUT a group while another connection holds the database exclusively."""
+        ready = threading.Event()
 
-    ready = threading.Event()
-    t = threading.Thread(target=hold, args=(7, ready))
-    t.start()
-    ready.wait()
-    st, r = d.api("PUT", "/v1/sandboxgroups/busy-long", {"image": "busybox"})
-    t.join()
+        def hold():
+            con = sqlite3.connect(db, timeout=30, isolation_level=None)
+            con.execute("BEGIN EXCLUSIVE")
+            ready.set()
+            time.sleep(seconds)
+            con.execute("COMMIT")
+            con.close()
+        t = threading.Thread(target=hold)
+        t.start()
+        ready.wait()
+        res = d.api("PUT", "/v1/sandboxgroups/" + name, {"image": "busybox"})
+        t.join()
+        return res
+
+    st, r = put_group_while_locked(7, "busy-long")
     assert st == 503, (st, r)
     assert r["error"]["code"] == "Unavailable"
     st, _ = d.api("GET", "/v1/sandboxgroups/busy-long")
     assert st == 404, "a refused write left a half-made group"
 
-    ready = threading.Event()
-    t = threading.Thread(target=hold, args=(1, ready))
-    t.start()
-    ready.wait()
-    st, r = d.api("PUT", "/v1/sandboxgroups/busy-short", {"image": "busybox"})
-    t.join()
+    st, r = put_group_while_locked(1, "busy-short")
     assert st == 201, (st, r)
 
     st, r = d.api("GET", "/v1/sandboxgroups")

@@ -12,11 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *path = malloc(size + 1);
+    char *path = strndup((const char *)data, size); /* the parsers take C strings */
     if (!path)
         return 0;
-    memcpy(path, data, size);
-    path[size] = '\0';
     static const char *const patterns[] = {
         "/v1/sandboxgroups/{group}",
         "/v1/sandboxgroups/{group}/sandboxes/{id}/exec",

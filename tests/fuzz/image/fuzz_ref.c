@@ -10,11 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = strndup((const char *)data, size); /* the parsers take C strings */
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     struct img_ref r;
     struct al_err err = {0};
     (void)img_ref_parse(s, &r, &err);

@@ -27,11 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    char *s = malloc(size + 1);
+    char *s = strndup((const char *)data, size); /* the parsers take C strings */
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     struct img_challenge c;
     if (img_challenge_parse(s, &c) == 0) {
         if (!c.scheme[0] || strnlen(c.realm, sizeof(c.realm)) == sizeof(c.realm) ||

@@ -13,11 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *buf = malloc(size + 1);
+    char *buf = strndup((const char *)data, size); /* the parsers take C strings */
     if (!buf)
         return 0;
-    memcpy(buf, data, size);
-    buf[size] = '\0';
     const char *keys[MAX_ARGS], *values[MAX_ARGS];
     size_t n = 0;
     char *save = NULL;

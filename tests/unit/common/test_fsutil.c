@@ -30,6 +30,19 @@ static void test_write_read_file(void **state)
     assert_int_equal(access(dir, F_OK), -1);
 }
 
+static void test_timespec_after(void **state)
+{
+    (void)state;
+    struct timespec now, ts;
+    for (long long ms = 0; ms <= 2500; ms += 100) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        al_timespec_after(CLOCK_MONOTONIC, ms, &ts);
+        assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L); /* normalised */
+        long long d = (ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000;
+        assert_true(d >= ms && d <= ms + 50);
+    }
+}
+
 static void test_rm_rf_does_not_follow_symlinks(void **state)
 {
     char dir[] = "/tmp/al-fs-XXXXXX", victim[] = "/tmp/al-victim-XXXXXX";
@@ -54,6 +67,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read_file),
+        cmocka_unit_test(test_timespec_after),
         cmocka_unit_test(test_rm_rf_does_not_follow_symlinks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

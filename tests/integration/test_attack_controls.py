@@ -153,8 +153,11 @@ def test_control_proc_mem_sibling(attack_bin):
     writing the memory of its own sibling through /proc/<pid>/mem."""
     if os.geteuid() != 0:
         pytest.skip("controls run as root (setpriv)")
-    r = subprocess.run(list(unpriv()) + ["sh", "-c", "sleep 5 & %s procmem $!; kill $!" %
-                                         attack_bin], capture_output=True, text=True)
+    # the attack reads the sibling's maps, then its memory: wait until the sibling has exec'd
+    # sleep, or an exec in between makes the read EIO
+    script = ("sleep 5 & p=$!; for i in $(seq 200); do case $(readlink /proc/$p/exe) in "
+              "*sleep) break;; esac; sleep 0.01; done; %s procmem $p; kill $p" % attack_bin)
+    r = subprocess.run(list(unpriv()) + ["sh", "-c", script], capture_output=True, text=True)
     from attacks import parse_line
     res = parse_line(r.stdout, "procmem")
     assert res["ok"] is True and "OPENED" in res["detail"], res

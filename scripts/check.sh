@@ -107,5 +107,6 @@ if [ -x scripts/lint.sh ]; then
 fi
 
 rm -rf "$results"
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$skipped skipped (a missing kernel feature or tool)"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

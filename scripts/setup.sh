@@ -9,8 +9,8 @@ PKGS=(
   build-essential meson ninja-build pkg-config clang llvm libclang-rt-14-dev clang-format
   libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libseccomp-dev libcmocka-dev
   libcurl4-openssl-dev libssl-dev libzstd-dev zlib1g-dev libcap-dev
-  python3 python3-pytest busybox-static debootstrap skopeo umoci docker-registry
-  bubblewrap runc crun iproute2 nftables util-linux curl ca-certificates
+  python3 python3-pytest python3-cryptography busybox-static debootstrap skopeo umoci docker-registry
+  bubblewrap runc crun runsc iproute2 nftables util-linux curl ca-certificates
   e2fsprogs file zstd openssl procps
   qemu-system-x86 kmod cpio
 )

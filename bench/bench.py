@@ -4,7 +4,7 @@ Every latency comes from bench_client (C, monotonic clock, one keep-alive libcur
 the API), so airlock and its peers are timed by the same code.  Peers run the same work from
 the same busybox rootfs: plain fork+exec (baseline), bubblewrap, runc, crun (in a private mount
 namespace without /sys/fs/cgroup/unified: it refuses this hybrid layout otherwise), and runsc
-(ptrace platform) when installed.
+(ptrace platform, no network stack): run, exec into a running container and idle memory alike.
 """
 import argparse
 import datetime
@@ -35,6 +35,7 @@ SECTIONS = [
 CRUN_WRAP = ["unshare", "-m", "--propagation", "private", "sh", "-c",
              'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "crun-wrap"]
 CG_PARENT = "airlock-bench"
+OCI_NAMES = {"runc": "runc", "crun": "crun", "runsc": "runsc (gVisor, ptrace)"}
 
 rows = []   # dicts: section, system, median_ms, p99_ms, n, target, result, note
 notes = []
@@ -186,79 +187,87 @@ def bench_peers(a):
     else:
         notes.append("bubblewrap not installed: skipped")
 
-    for rt in ("runc", "crun"):
+    for rt in ("runc", "crun", "runsc"):
         if not shutil.which(rt):
             notes.append("%s not installed: skipped" % rt)
             continue
         log("peers: " + rt)
-        wrap = CRUN_WRAP if rt == "crun" else None
-        root = os.path.join(tmp, rt + "-root")
+        wrap, cli = oci_cli(rt, os.path.join(tmp, rt + "-root"))
         b_true = make_bundle(tmp, rootfs, rt + "-true", ["/bin/true"], rt)
         try:
-            us = spawn(c, [rt, "--root", root, "run", "--bundle", b_true, "bench-%s-true" % rt],
-                       wrap=wrap)
-            add("run `true` (cold: create, exec, wait, tear down)", rt, us)
+            us = spawn(c, cli + ["run", "--bundle", b_true, "bench-%s-true" % rt], wrap=wrap)
+            add("run `true` (cold: create, exec, wait, tear down)", OCI_NAMES[rt], us)
         except RuntimeError as e:
             notes.append("%s run failed: %s" % (rt, e))
         b_idle = make_bundle(tmp, rootfs, rt + "-idle", ["/bin/sleep", "100000"], rt)
         cid = "bench-%s-exec" % rt
         try:
-            detached((wrap or []) + [rt, "--root", root, "run", "-d", "--bundle", b_idle, cid], tmp)
-            us = spawn(c, [rt, "--root", root, "exec", cid, "/bin/true"], wrap=wrap)
-            add("exec `true` in a running sandbox", rt + " exec", us)
+            detached(wrap + cli + ["run", "--detach", "--bundle", b_idle, cid], tmp)
+            us = spawn(c, cli + ["exec", cid, "/bin/true"], wrap=wrap)
+            add("exec `true` in a running sandbox", OCI_NAMES[rt] + " exec", us)
         except (RuntimeError, subprocess.SubprocessError) as e:
             notes.append("%s exec failed: %s" % (rt, e))
         finally:
-            subprocess.run((wrap or []) + [rt, "--root", root, "delete", "-f", cid],
-                           capture_output=True)
-        bench_peer_idle(rt, wrap, root, tmp, rootfs)
+            subprocess.run(wrap + cli + ["delete", "--force", cid], capture_output=True)
+        bench_peer_idle(rt, wrap + cli, tmp, rootfs)
 
     if shutil.which("bwrap"):
         bench_bwrap_idle(rootfs)
-
-    if shutil.which("runsc"):
-        log("peers: runsc (ptrace)")
-        root = os.path.join(tmp, "runsc-root")
-        b_true = make_bundle(tmp, rootfs, "runsc-true", ["/bin/true"], "runsc")
-        try:
-            us = spawn(c, ["runsc", "--platform=ptrace", "--network=none", "--root", root, "run",
-                           "--bundle", b_true, "bench-runsc-true"], n=min(RUNS, 50))
-            add("run `true` (cold: create, exec, wait, tear down)", "runsc (ptrace)", us)
-        except RuntimeError as e:
-            notes.append("runsc failed: %s" % e)
-    else:
-        notes.append("runsc (gVisor) is not installed: skipped")
     cleanup_cgroups()
 
 
-def bench_peer_idle(rt, wrap, root, tmp, rootfs):
-    b_idle = os.path.join(tmp, "bundle-%s-idle" % rt)
+def oci_cli(rt, root):
+    """(wrapper, command prefix) of an OCI runtime.  The wrapper runs the timing client too, so
+    that it is not timed: crun runs in its private mount namespace.  runsc runs on the ptrace
+    platform (no KVM here) without a network stack, like the other sandboxes."""
+    if rt == "crun":
+        return CRUN_WRAP, ["crun", "--root", root]
+    if rt == "runsc":
+        return [], ["runsc", "--platform=ptrace", "--network=none", "--root", root]
+    return [], [rt, "--root", root]
+
+
+def container_pids(cli, cid, bundle, kids):
+    """The host processes of one container: the tree under its init, and for runsc also the
+    gofer (a separate daemon child), found by the container's unique bundle path."""
+    st = subprocess.run(cli + ["state", cid], capture_output=True, text=True)
+    pids = tree(json.loads(st.stdout)["pid"], kids)
+    if "runsc" in cli:
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) not in pids:
+                try:
+                    with open("/proc/%s/cmdline" % d, "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if bundle.encode() in argv or ("--bundle=" + bundle).encode() in argv:
+                    pids.extend(tree(int(d), kids))
+    return pids
+
+
+def bench_peer_idle(rt, cli, tmp, rootfs):
     ids = []
     try:
         for i in range(IDLE):
             cid = "bench-%s-idle-%d" % (rt, i)
             # each container its own cgroup: patch cgroupsPath per container
             bi = make_bundle(tmp, rootfs, "%s-idle-%d" % (rt, i), ["/bin/sleep", "100000"], rt)
-            detached((wrap or []) + [rt, "--root", root, "run", "-d", "--bundle", bi, cid], tmp)
-            ids.append((cid, "%s-idle-%d" % (rt, i)))
+            detached(cli + ["run", "--detach", "--bundle", bi, cid], tmp)
+            ids.append((cid, "%s-idle-%d" % (rt, i), bi))
         time.sleep(1)
         kids = children_map()
         pss, cg = [], []
-        for cid, cgname in ids:
-            st = subprocess.run((wrap or []) + [rt, "--root", root, "state", cid],
-                                capture_output=True, text=True)
-            pid = json.loads(st.stdout)["pid"]
-            pss.append(sum(pss_kib(p) for p in tree(pid, kids)))
+        for cid, cgname, bi in ids:
+            pss.append(sum(pss_kib(p) for p in container_pids(cli, cid, bi, kids)))
             m = cgroup_mem("/%s/%s" % (CG_PARENT, cgname))
             if m is not None:
                 cg.append(m)
-        record_idle(rt, pss, cg)
+        record_idle(OCI_NAMES[rt], pss, cg)
     except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError, OSError) as e:
         notes.append("%s idle memory failed: %s" % (rt, e))
     finally:
-        for cid, _ in ids:
-            subprocess.run((wrap or []) + [rt, "--root", root, "delete", "-f", cid],
-                           capture_output=True)
+        for cid, _, _ in ids:
+            subprocess.run(cli + ["delete", "--force", cid], capture_output=True)
 
 
 def bench_bwrap_idle(rootfs):

@@ -603,3 +603,17 @@ def test_oom_killed_init_marks_failed_oom(airlockd, small_memory):
     assert not alive(init)  # ... and that was the agent
     g = wait_not_running(airlockd, sb)
     assert g["state"] == "failed" and g["reason"] == "oom_killed", g
+
+
+def test_agent_killed_after_exec_oom_is_error(airlockd, small_memory):
+    """An earlier OOM kill of an exec is not the cause of a later death of the agent: killed
+    from the host with SIGKILL, the sandbox is failed with reason error, not oom_killed."""
+    sb = small_memory
+    r = sb.exec(["sh", "-c", MEM_HOG], timeout=60)
+    assert r["signal"] == 9 and oom_kills(sb.id) >= 1, r
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    init = sandbox_init(sb.id)
+    assert init
+    os.kill(init, 9)
+    g = wait_not_running(airlockd, sb)
+    assert g["state"] == "failed" and g["reason"] == "error", g

@@ -181,7 +181,7 @@ def test_exec_output_cap(sb):
     {"command": ["ls"], "timeout": 100000}, {"command": ["ls"], "cwd": "rel"},
     {"command": ["ls"], "bogus": 1},
 ])
-def test_exec_bad_request(airlockd, sb, body):
+def test_exec_bad_request(airlockd, sb, body, host_unchanged):
     st, r = airlockd.api("POST", sb.base + "/exec", body)
     assert st == 400, (body, st, r)
     assert r["error"]["code"] == "InvalidArgument"
@@ -239,12 +239,12 @@ def test_files(sb):
 
 @pytest.mark.parametrize("query", ["", "path=relative", "path=/x&bogus=1",
                                    "path=/a%0Ab", "path=/x&mode=999"])
-def test_files_bad_query(airlockd, sb, query):
+def test_files_bad_query(airlockd, sb, query, host_unchanged):
     st, r = airlockd.api("PUT", sb.base + "/files?" + query, raw=b"x")
     assert st == 400, (query, st, r)
 
 
-def test_files_symlink_stays_inside(sb):
+def test_files_symlink_stays_inside(sb, host_unchanged):
     host_marker = "/tmp/airlock-host-" + secrets.token_hex(4)
     sb.exec("ln -s / /tmp/root; echo inside > /tmp/inside; "
             "ln -s ../../../../../../tmp/inside /tmp/up; ln -s %s /tmp/abs" % host_marker)
@@ -263,7 +263,7 @@ def test_files_symlink_stays_inside(sb):
         os.unlink(host_marker)
 
 
-def test_other_tenant_cannot_touch(airlockd, sb, tenant_key):
+def test_other_tenant_cannot_touch(airlockd, sb, tenant_key, host_unchanged):
     for method, path, body in (("GET", sb.base, None), ("DELETE", sb.base, None),
                                ("POST", sb.base + "/exec", {"command": ["true"]}),
                                ("GET", sb.base + "/files?path=/etc/passwd", None)):
@@ -273,7 +273,7 @@ def test_other_tenant_cannot_touch(airlockd, sb, tenant_key):
     assert sb.exec("echo ok")["stdout"] == "ok\n"
 
 
-def test_bad_image_leaves_nothing(airlockd, group):
+def test_bad_image_leaves_nothing(airlockd, group, host_unchanged):
     before = set(os.listdir(os.path.join(airlockd.state_dir, "sandboxes")))
     base = "/v1/sandboxgroups/%s/sandboxes" % group
     st, r = airlockd.api("POST", base, {"image": "no-such-image-" + secrets.token_hex(3)})
@@ -492,7 +492,7 @@ def test_exec_tty(sb):
     assert "/dev/pts/" in r["stdout"] and "hi" in r["stdout"]
 
 
-def test_exec_missing_command(airlockd, sb):
+def test_exec_missing_command(airlockd, sb, host_unchanged):
     st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["/no/such/binary"]})
     # either the agent reports it as a failed start (4xx) or the shell convention 127
     assert (st == 200 and r["exitCode"] in (126, 127)) or 400 <= st < 500, (st, r)

@@ -220,8 +220,8 @@ def sandbox(airlockd, group):
 
 @pytest.fixture
 def host_unchanged(airlockd):
-    from hostres import assert_unchanged, snapshot
-    before = snapshot(airlockd)
+    from hostres import assert_unchanged, settled
+    before = settled(airlockd)
     yield before
     assert_unchanged(airlockd, before)
 

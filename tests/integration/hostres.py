@@ -14,7 +14,8 @@ The daemon's sandbox ids are the names under sandboxes/, the ids in state.db, an
 its log mentions (a failed create logs its id before its row is removed).
 
   before = snapshot(d); ...; assert_unchanged(d, before)
-or the fixture conftest.host_unchanged, which does that around a test on the session daemon.
+or the fixture conftest.host_unchanged, which does that around a test on the session daemon
+(starting from settled(d), so that what an earlier test released has gone).
 """
 import os
 import re
@@ -159,6 +160,20 @@ def snapshot(d, kinds=KINDS):
             "loops": lambda: _loops(d), "processes": lambda: _processes(d),
             "files": lambda: _files(d)}
     return {k: take[k]() for k in kinds}
+
+
+def settled(d, kinds=KINDS, timeout=10):
+    """A snapshot once two in a row, 0.2 s apart, agree: what an earlier test released is
+    still going away for a moment (a loop device detaches after its sandbox's last process)."""
+    deadline = time.time() + timeout
+    prev = snapshot(d, kinds)
+    while time.time() < deadline:
+        time.sleep(0.2)
+        now = snapshot(d, kinds)
+        if now == prev:
+            return now
+        prev = now
+    return prev
 
 
 def diff(before, after):

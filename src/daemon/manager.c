@@ -58,29 +58,6 @@ static int set_state(struct daemon *d, const char *id, enum dm_state st, enum dm
     return store_sandbox_set_state(d->store, id, dm_state_name(st), dm_reason_name(r), err);
 }
 
-/* Best effort: did the memory controller of the sandbox's cgroup OOM-kill anything?  The
- * runtime names cgroups "<hierarchy>/airlock/<id>" (cgroup v2, or the v1 memory hierarchy). */
-static bool oom_killed(const char *id)
-{
-    static const char *const where[][2] = {
-        {"/sys/fs/cgroup", "memory.events"},
-        {"/sys/fs/cgroup/unified", "memory.events"},
-        {"/sys/fs/cgroup/memory", "memory.oom_control"},
-    };
-    for (size_t i = 0; i < AL_ARRAY_SIZE(where); i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/airlock/%s/%s", where[i][0], id, where[i][1]);
-        cleanup_free char *text = NULL;
-        size_t len = 0;
-        if (al_read_file_at(AT_FDCWD, path, 8192, &text, &len) < 0)
-            continue;
-        const char *p = strstr(text, "oom_kill ");
-        if (p && strtoull(p + 9, NULL, 10) > 0)
-            return true;
-    }
-    return false;
-}
-
 /* running -> failed when the agent channel is gone (d->mu held). */
 static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
 {
@@ -89,7 +66,7 @@ static void check_alive_locked(struct daemon *d, struct dm_sandbox *sb)
     struct al_err e2;
     if (move_locked(sb, DM_STATE_FAILED, &e2) < 0)
         return;
-    enum dm_reason why = oom_killed(sb->id) ? DM_REASON_OOM_KILLED : DM_REASON_ERROR;
+    enum dm_reason why = rt_sandbox_oom_killed(sb->rt) ? DM_REASON_OOM_KILLED : DM_REASON_ERROR;
     if (set_state(d, sb->id, DM_STATE_FAILED, why, &e2) < 0)
         log_sb(AL_LOG_WARN, sb->id, "mark failed: %s", e2.msg);
     log_sb(AL_LOG_WARN, sb->id, "agent channel gone: sandbox failed (%s)", dm_reason_name(why));

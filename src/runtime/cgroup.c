@@ -446,6 +446,15 @@ static int read_key_at(const char *dir, const char *file, const char *key, uint6
     return -ENOENT;
 }
 
+int rt_cg_oom_kills(const struct rt_cg *cg, uint64_t *ret)
+{
+    int m = cg->idx[RT_CG_MEMORY];
+    if (m < 0)
+        return -ENOENT;
+    return read_key_at(cg->dirs[m], cg->is_v2[m] ? "memory.events" : "memory.oom_control",
+                       "oom_kill", ret);
+}
+
 int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret)
 {
     uint64_t v;

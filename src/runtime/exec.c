@@ -154,12 +154,26 @@ int rt_exec_signal(struct rt_exec_handle *h, int sig, struct al_err *err)
              : al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
+/* After an exec completed: OOM kills up to now are accounted for (the exec's own, or ones
+ * that left the agent alive), so they cannot explain a later death of the sandbox. */
+static void note_oom_kills(struct rt_sandbox *sb)
+{
+    uint64_t kills;
+    if (rt_cg_oom_kills(&sb->cg, &kills) < 0)
+        return;
+    pthread_mutex_lock(&sb->lock);
+    if (!sb->dead && kills > sb->oom_seen)
+        sb->oom_seen = kills;
+    pthread_mutex_unlock(&sb->lock);
+}
+
 int rt_exec_wait(struct rt_exec_handle *h, struct rt_exec_result *ret, struct al_err *err)
 {
     long long deadline = h->timeout_ms ? al_now_ms() + h->timeout_ms + EXEC_GRACE_MS : 0;
     int r = rt_req_wait(h->sb, h->rq, deadline, err);
     struct rt_req *rq = h->rq;
     if (r >= 0) {
+        note_oom_kills(h->sb);
         h->res.out = rq->out.data ? rq->out.data : strdup("");
         h->res.out_len = rq->out.len;
         h->res.err = rq->err.data ? rq->err.data : strdup("");

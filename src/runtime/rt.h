@@ -121,6 +121,11 @@ int rt_sandbox_destroy(struct rt_sandbox *sb, struct al_err *err);
 pid_t rt_sandbox_pid(const struct rt_sandbox *sb);
 /* false once the agent channel is gone (agent or sandbox died). */
 bool rt_sandbox_alive(const struct rt_sandbox *sb);
+/* For a dead sandbox: did its memory cgroup OOM-kill something after the last exec that
+ * completed?  (An OOM kill that an exec already reported -- its process killed -- is not the
+ * cause of a later death; one that came after it is, as far as the host can tell: the kernel
+ * does not say which process a memory cgroup's OOM kill hit.) */
+bool rt_sandbox_oom_killed(struct rt_sandbox *sb);
 
 /* Run a command and wait.  With out_fn set, output is streamed to it and not buffered.
  * The image defaults of the spec apply: env = spec env + req env, cwd = req cwd or spec

@@ -52,6 +52,9 @@ void rt_cg_kill(const struct rt_cg *cg);
 /* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */
 int rt_cg_remove(const struct rt_cg *cg, struct al_err *err);
 int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
+/* How many processes the memory controller has OOM-killed (oom_kill in memory.events, or in
+ * v1 memory.oom_control); -ENOENT without a memory cgroup or counter. */
+int rt_cg_oom_kills(const struct rt_cg *cg, uint64_t *ret);
 
 /* ---- seccomp (seccomp.c, seccomp_rules.c) ------------------------------------------------ */
 
@@ -180,6 +183,7 @@ struct rt_sandbox {
     int users;
     bool dead, hello, closing;
     int hello_pid;
+    uint64_t oom_seen; /* rt_cg_oom_kills() when the last exec completed */
 
     pthread_mutex_t send_lock;
     int ctl_fd;

@@ -465,6 +465,17 @@ bool rt_sandbox_alive(const struct rt_sandbox *sb)
     return alive;
 }
 
+bool rt_sandbox_oom_killed(struct rt_sandbox *sb)
+{
+    uint64_t kills;
+    if (rt_cg_oom_kills(&sb->cg, &kills) < 0)
+        return false;
+    pthread_mutex_lock(&sb->lock);
+    bool killed = sb->dead && kills > sb->oom_seen;
+    pthread_mutex_unlock(&sb->lock);
+    return killed;
+}
+
 int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err *err)
 {
     struct rt_stats st;

@@ -71,76 +71,6 @@ static int a_connect(const char *name, int argc, char **argv)
     return tcp_connect(name, argv[0], (int)strtol(argv[1], NULL, 10), t);
 }
 
-static unsigned long gw_from_proc(void)
-{
-    char buf[8192];
-    if (atk_read_file("/proc/net/route", buf, sizeof(buf)) < 0)
-        return 0;
-    for (char *line = strchr(buf, '\n'); line && *++line; line = strchr(line, '\n')) {
-        char ifn[32];
-        unsigned long dst, g;
-        if (sscanf(line, "%31s %lx %lx", ifn, &dst, &g) == 3 && g)
-            return g;
-    }
-    return 0;
-}
-
-static unsigned long gw_from_netlink(void)
-{
-    /* RTM_GETROUTE dump (unprivileged): the first IPv4 route with a gateway. */
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0)
-        return 0;
-    struct {
-        struct nlmsghdr nh;
-        struct rtmsg rt;
-    } req;
-    memset(&req, 0, sizeof(req));
-    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-    req.nh.nlmsg_type = RTM_GETROUTE;
-    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.rt.rtm_family = AF_INET;
-    unsigned long gw = 0;
-    if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
-        goto out;
-    static char buf[32768];
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0)
-            break;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)n);
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
-                goto out;
-            struct rtmsg *rt = NLMSG_DATA(h);
-            int len = (int)RTM_PAYLOAD(h);
-            for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len))
-                if (a->rta_type == RTA_GATEWAY && !gw)
-                    memcpy(&gw, RTA_DATA(a), 4);
-        }
-    }
-out:
-    close(fd);
-    return gw;
-}
-
-static int a_connect_gw(const char *name, int argc, char **argv)
-{
-    /* Connects to the default gateway (the host side of the sandbox's veth) on a port. */
-    if (argc < 1)
-        return atk_report(name, false, EINVAL, "usage: connect_gw <port> [timeout_ms]");
-    unsigned long gw = gw_from_proc();
-    if (!gw)
-        gw = gw_from_netlink();
-    if (!gw)
-        return atk_report(name, false, ENETUNREACH, "no gateway (no route with a gateway)");
-    struct in_addr a = {(in_addr_t)gw};
-    char addr[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &a, addr, sizeof(addr));
-    int t = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 3000;
-    return tcp_connect(name, addr, (int)strtol(argv[0], NULL, 10), t);
-}
-
 static int a_ipv6(const char *name, int argc, char **argv)
 {
     /* Binds a UDP socket to [::1]: works only where IPv6 is enabled in this netns. */
@@ -341,7 +271,6 @@ const struct atk_entry atk_net_table[] = {
     {"unix_abstract", a_unix_abstract, "<name> connect to an abstract unix socket"},
     {"unix_path", a_unix_path, "<path> connect to a unix socket path"},
     {"connect", a_connect, "<addr> <port> [ms] TCP connect (IPv4 or IPv6)"},
-    {"connect_gw", a_connect_gw, "<port> [ms] TCP connect to the default gateway"},
     {"raw_packet", a_raw_packet, "AF_PACKET raw socket"},
     {"raw_icmp", a_raw_icmp, "SOCK_RAW ICMP"},
     {"raw_ip", a_raw_ip, "SOCK_RAW IPPROTO_RAW"},

@@ -6,6 +6,9 @@ Fixtures
   tenant_key  a new tenant's key (str)
   group      a fresh group (image busybox) of the admin tenant: its name
   sandbox    a running sandbox in `group`: .id .exec() .put() .get(); deleted afterwards
+  host_unchanged  after the test, the session daemon's mounts, cgroups, loop devices,
+             processes and sandbox files (hostres.py) are what they were before it; list it
+             after the fixtures that make sandboxes
 A missing kernel feature or binary is a skip with a reason, never a pass.
 """
 import json
@@ -213,6 +216,14 @@ def sandbox(airlockd, group):
     sb = new_sandbox(airlockd, group)
     yield sb
     sb.delete()
+
+
+@pytest.fixture
+def host_unchanged(airlockd):
+    from hostres import assert_unchanged, settled
+    before = settled(airlockd)
+    yield before
+    assert_unchanged(airlockd, before)
 
 
 def pytest_configure(config):

@@ -86,7 +86,7 @@ def test_keys_create_list_revoke(airlockd):
     assert st == 404 and err_code(r) == "NotFound"
 
 
-def test_keys_bad_input(airlockd):
+def test_keys_bad_input(airlockd, host_unchanged):
     for body in ({}, {"tenant": "Bad Name"}, {"tenant": "-x"}, {"tenant": 5},
                  {"tenant": "ok", "extra": 1}, {"tenant": "ok", "admin": "yes"},
                  {"tenant": "a" * 64}):
@@ -136,7 +136,7 @@ def test_group_crud(airlockd, tenant_key):
     assert st == 404
 
 
-def test_other_tenant_sees_404(airlockd, tenant_key):
+def test_other_tenant_sees_404(airlockd, tenant_key, host_unchanged):
     name = new_group(airlockd, key=tenant_key)
     st, other = airlockd.api("POST", "/v1/keys", {"tenant": "o-" + secrets.token_hex(4)})
     okey = other["key"]
@@ -162,7 +162,7 @@ def test_other_tenant_sees_404(airlockd, tenant_key):
 
 
 @pytest.mark.parametrize("name", ["Bad", "a_b", "-a", "a-", "a" * 64, "a.b"])
-def test_bad_group_names(airlockd, name):
+def test_bad_group_names(airlockd, name, host_unchanged):
     st, r = airlockd.api("PUT", "/v1/sandboxgroups/" + name, {"image": "busybox"})
     assert st == 400, (name, st, r)
     assert err_code(r) == "InvalidArgument"
@@ -182,7 +182,7 @@ def test_bad_group_names(airlockd, name):
     ({"image": "busybox", "isolation": "chroot"}, "isolation"),
     ({"image": 7}, "image"),
 ])
-def test_group_validation_400(airlockd, body, needle):
+def test_group_validation_400(airlockd, body, needle, host_unchanged):
     st, r = airlockd.api("PUT", "/v1/sandboxgroups/g-" + secrets.token_hex(4), body)
     assert st == 400, (body, st, r)
     assert err_code(r) == "InvalidArgument"
@@ -200,7 +200,7 @@ def test_group_validation_400(airlockd, body, needle):
     ({"tools": {"allow": ["python3"]}}, "tools"),
     ({"pool": {"size": 3}}, "pool"),
 ])
-def test_unbuilt_settings_501(airlockd, extra, needle):
+def test_unbuilt_settings_501(airlockd, extra, needle, host_unchanged):
     name = "g-" + secrets.token_hex(4)
     body = {"image": "busybox"}
     body.update(extra)
@@ -213,7 +213,7 @@ def test_unbuilt_settings_501(airlockd, extra, needle):
     assert st == 404
 
 
-def test_malformed_json(airlockd):
+def test_malformed_json(airlockd, host_unchanged):
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
     hdr = {"Authorization": "Bearer " + airlockd.admin_key, "Content-Type": "application/json"}
     for data in (b"{", b"[]", b"\"str\"", b"{\"image\":\"busybox\",\"image\":\"python\"}",
@@ -224,7 +224,7 @@ def test_malformed_json(airlockd):
         assert err_code(json.loads(body)) == "InvalidArgument"
 
 
-def test_huge_body_413(airlockd):
+def test_huge_body_413(airlockd, host_unchanged):
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
     hdr = {"Authorization": "Bearer " + airlockd.admin_key, "Content-Type": "application/json"}
     data = b"{\"image\":\"" + b"a" * (2 << 20) + b"\"}"
@@ -233,7 +233,7 @@ def test_huge_body_413(airlockd):
     assert err_code(json.loads(body)) == "PayloadTooLarge"
 
 
-def test_huge_chunked_body_413(airlockd):
+def test_huge_chunked_body_413(airlockd, host_unchanged):
     """No Content-Length: the cap applies while the body is read."""
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
     conn = http.client.HTTPConnection("127.0.0.1", airlockd.port, timeout=30)
@@ -253,14 +253,14 @@ def test_huge_chunked_body_413(airlockd):
     conn.close()
 
 
-def test_unknown_route_and_method(airlockd):
+def test_unknown_route_and_method(airlockd, host_unchanged):
     st, r = airlockd.api("GET", "/v1/nothing")
     assert st == 404 and err_code(r) == "NotFound"
     st, r = airlockd.api("POST", "/v1/sandboxgroups")
     assert st == 405 and err_code(r) == "MethodNotAllowed"
 
 
-def test_sandbox_paths_bad_input(airlockd, group):
+def test_sandbox_paths_bad_input(airlockd, group, host_unchanged):
     base = "/v1/sandboxgroups/%s/sandboxes" % group
     st, r = airlockd.api("GET", base + "/not-an-id")
     assert st == 404 and err_code(r) == "NotFound"
@@ -321,7 +321,7 @@ def test_restart_keeps_keys_and_groups(fresh_daemon):
     assert st == 200, r
 
 
-def test_nul_bytes_in_path_and_query(airlockd, group):
+def test_nul_bytes_in_path_and_query(airlockd, group, host_unchanged):
     # a NUL must not silently cut a name or a query value short
     st, r = airlockd.api("PUT", "/v1/sandboxgroups/%s%%00x" % group, {"image": "busybox"})
     assert st == 400, (st, r)
@@ -331,7 +331,7 @@ def test_nul_bytes_in_path_and_query(airlockd, group):
     assert st == 400, (st, r)
 
 
-def test_endless_chunked_body_is_cut(airlockd):
+def test_endless_chunked_body_is_cut(airlockd, host_unchanged):
     """A chunked body far beyond the cap ends the connection instead of being read forever."""
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
     s = socket.create_connection(("127.0.0.1", airlockd.port), timeout=30)

@@ -73,7 +73,7 @@ def test_import_upload_and_use(airlockd, tenant_key):
     airlockd.api("DELETE", "/v1/sandboxgroups/" + g, key=tenant_key)
 
 
-def test_import_bad_archive(airlockd, tenant_key):
+def test_import_bad_archive(airlockd, tenant_key, host_unchanged):
     st, r = airlockd.api("POST", "/v1/images/import?name=junk", raw=b"not a tar" * 100,
                          key=tenant_key, headers={"Content-Type": "application/x-tar"})
     assert 400 <= st < 500, (st, r)
@@ -108,12 +108,12 @@ def test_builtin_delete_needs_admin(airlockd, group, tenant_key):
     ({}, 400), ({"ref": "no spaces allowed"}, 400), ({"ref": "x", "bogus": 1}, 400),
     ({"ref": "127.0.0.1:5000/r:t", "caFile": "/etc/ssl/x"}, 403),
 ])
-def test_pull_bad_request(airlockd, tenant_key, body, status):
+def test_pull_bad_request(airlockd, tenant_key, body, status, host_unchanged):
     st, r = airlockd.api("POST", "/v1/images/pull", body, key=tenant_key)
     assert st == status, (body, st, r)
 
 
-def test_pull_unreachable_registry(airlockd, tenant_key):
+def test_pull_unreachable_registry(airlockd, tenant_key, host_unchanged):
     st, r = airlockd.api("POST", "/v1/images/pull", {"ref": "127.0.0.1:1/nothing:latest"},
                          key=tenant_key)
     assert st >= 400 and set(r) == {"error"}, (st, r)

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import new_group
+from hostres import assert_unchanged, snapshot
 from test_api_sandboxes import cgroup_dirs, mounts_under, sandbox_or_skip, sandbox_processes
 
 
@@ -24,11 +25,16 @@ def wait_gone(pids, timeout=10):
 def test_kill9_recovery(fresh_daemon):
     d = fresh_daemon()
     g = new_group(d)
+    sandbox_or_skip(d, g)[0].delete()  # the built-in image is imported: not a leftover
+    host = ("mounts", "cgroups", "loops", "files")  # the processes: sandbox_processes below
+    before = snapshot(d, host)
     sb, _ = sandbox_or_skip(d, g)
     sb.put("/tmp/x", b"data")
     sbdir = os.path.join(d.state_dir, "sandboxes", sb.id)
     pids = sandbox_processes(sb.id)
     assert pids and os.path.isdir(sbdir) and cgroup_dirs(sb.id)
+    during = snapshot(d, host)
+    assert [l for l in during["loops"] if sb.id in l], during  # its disk, on a loop device
     d.stop(sig=signal.SIGKILL)
     # the sandbox outlives a crashed daemon ...
     assert any(os.path.exists("/proc/%d" % p) for p in pids)
@@ -41,6 +47,8 @@ def test_kill9_recovery(fresh_daemon):
     assert cgroup_dirs(sb.id) == []
     assert not mounts_under(sbdir)
     assert not os.path.exists(sbdir)
+    # and nothing else of it: its loop device is detached, no cgroup, mount or file is left
+    assert_unchanged(d2, before)
     st, r = d2.api("POST", sb.base + "/exec", {"command": ["true"]})
     assert st == 409
     st, l = d2.api("GET", "/v1/sandboxgroups/%s/sandboxes" % g)

@@ -181,7 +181,7 @@ def test_exec_output_cap(sb):
     {"command": ["ls"], "timeout": 100000}, {"command": ["ls"], "cwd": "rel"},
     {"command": ["ls"], "bogus": 1},
 ])
-def test_exec_bad_request(airlockd, sb, body):
+def test_exec_bad_request(airlockd, sb, body, host_unchanged):
     st, r = airlockd.api("POST", sb.base + "/exec", body)
     assert st == 400, (body, st, r)
     assert r["error"]["code"] == "InvalidArgument"
@@ -239,12 +239,12 @@ def test_files(sb):
 
 @pytest.mark.parametrize("query", ["", "path=relative", "path=/x&bogus=1",
                                    "path=/a%0Ab", "path=/x&mode=999"])
-def test_files_bad_query(airlockd, sb, query):
+def test_files_bad_query(airlockd, sb, query, host_unchanged):
     st, r = airlockd.api("PUT", sb.base + "/files?" + query, raw=b"x")
     assert st == 400, (query, st, r)
 
 
-def test_files_symlink_stays_inside(sb):
+def test_files_symlink_stays_inside(sb, host_unchanged):
     host_marker = "/tmp/airlock-host-" + secrets.token_hex(4)
     sb.exec("ln -s / /tmp/root; echo inside > /tmp/inside; "
             "ln -s ../../../../../../tmp/inside /tmp/up; ln -s %s /tmp/abs" % host_marker)
@@ -263,7 +263,7 @@ def test_files_symlink_stays_inside(sb):
         os.unlink(host_marker)
 
 
-def test_other_tenant_cannot_touch(airlockd, sb, tenant_key):
+def test_other_tenant_cannot_touch(airlockd, sb, tenant_key, host_unchanged):
     for method, path, body in (("GET", sb.base, None), ("DELETE", sb.base, None),
                                ("POST", sb.base + "/exec", {"command": ["true"]}),
                                ("GET", sb.base + "/files?path=/etc/passwd", None)):
@@ -273,7 +273,7 @@ def test_other_tenant_cannot_touch(airlockd, sb, tenant_key):
     assert sb.exec("echo ok")["stdout"] == "ok\n"
 
 
-def test_bad_image_leaves_nothing(airlockd, group):
+def test_bad_image_leaves_nothing(airlockd, group, host_unchanged):
     before = set(os.listdir(os.path.join(airlockd.state_dir, "sandboxes")))
     base = "/v1/sandboxgroups/%s/sandboxes" % group
     st, r = airlockd.api("POST", base, {"image": "no-such-image-" + secrets.token_hex(3)})
@@ -397,34 +397,72 @@ def test_concurrent_creates_and_execs(airlockd, group):
             s.delete()
 
 
+def sandbox_init(sid):
+    """Host pid of the sandbox's PID 1 (the agent), or None."""
+    for p in sandbox_processes(sid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ns = [l for l in st.splitlines() if l.startswith("NSpid:")][0].split()
+        if ns[-1] == "1":
+            return p
+    return None
+
+
+def alive(pid, timeout=10):
+    """False once pid has exited (gone or a zombie), waiting up to timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return False
+        except OSError:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def oom_kills(sid):
+    """The sandbox memory cgroup's OOM-kill counter (cgroup v2 memory.events or v1
+    memory.oom_control), or None when neither is there."""
+    for d in cgroup_dirs(sid):
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                with open(os.path.join(d, name)) as f:
+                    for line in f:
+                        k, v = line.split()
+                        if k == "oom_kill":
+                            return int(v)
+            except OSError:
+                pass
+    return None
+
+
+def wait_not_running(d, sb, timeout=15):
+    """Polls with an exec (a request that looks at the agent) until the sandbox is no longer
+    running; returns its record."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st, r = d.api("POST", sb.base + "/exec", {"command": ["true"]})
+        if st == 409:
+            break
+        time.sleep(0.2)
+    st, r = d.api("GET", sb.base)
+    assert st == 200, (st, r)
+    return r
+
+
 def test_agent_death_marks_failed(airlockd, group):
     sb, _ = sandbox_or_skip(airlockd, group)
     try:
-        pids = sandbox_processes(sb.id)
-        inits = []
-        for p in pids:
-            try:
-                with open("/proc/%d/status" % p) as f:
-                    st = f.read()
-                # PID 1 inside its pid namespace
-                ns = [l for l in st.splitlines() if l.startswith("NSpid:")][0].split()
-                if ns[-1] == "1":
-                    inits.append(p)
-            except OSError:
-                pass
-        if not inits:
+        init = sandbox_init(sb.id)
+        if not init:
             pytest.skip("cannot find the sandbox's init from the host")
-        for p in inits:
-            os.kill(p, 9)
-        deadline = time.time() + 10
-        st = None
-        while time.time() < deadline:
-            st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["true"]})
-            if st == 409:
-                break
-            time.sleep(0.2)
-        assert st == 409, (st, r)
-        st, r = airlockd.api("GET", sb.base)
+        os.kill(init, 9)
+        r = wait_not_running(airlockd, sb)
         assert r["state"] == "failed" and r["reason"] == "error", r
     finally:
         assert sb.delete() == 204
@@ -454,7 +492,7 @@ def test_exec_tty(sb):
     assert "/dev/pts/" in r["stdout"] and "hi" in r["stdout"]
 
 
-def test_exec_missing_command(airlockd, sb):
+def test_exec_missing_command(airlockd, sb, host_unchanged):
     st, r = airlockd.api("POST", sb.base + "/exec", {"command": ["/no/such/binary"]})
     # either the agent reports it as a failed start (4xx) or the shell convention 127
     assert (st == 200 and r["exitCode"] in (126, 127)) or 400 <= st < 500, (st, r)
@@ -499,25 +537,83 @@ def test_stats(airlockd, sb):
     assert r["pids"] >= 1 and r["memoryBytes"] > 0 and r["cpuUsec"] > 0
 
 
-def test_oom_reason(airlockd):
-    """Filling memory-backed storage far beyond the memory limit: if that takes the sandbox
-    down (its agent OOM-killed), the typed reason says so."""
-    g = new_group(airlockd, resources={"memoryMiB": 64, "diskMiB": 1024})
-    try:
-        sb, _ = sandbox_or_skip(airlockd, g)
-        st, r = airlockd.api("POST", sb.base + "/exec", {
-            "command": ["sh", "-c", "head -c 400000000 /dev/zero > /fill; x=$(head -c 200000000 "
-                        "/dev/zero | tr '\\0' a); echo done"], "timeout": 120}, timeout=200)
-        for _ in range(20):
-            st2, s = airlockd.api("GET", sb.base)
-            if s["state"] != "running":
-                break
-            st3, _ = airlockd.api("POST", sb.base + "/exec", {"command": ["true"]})
-            time.sleep(0.2)
-        if s["state"] == "running":
-            assert sb.exec("echo alive")["stdout"] == "alive\n"
-            pytest.skip("the sandbox survived (its storage is not memory-backed)")
-        assert s["state"] == "failed" and s["reason"] == "oom_killed", s
-        sb.delete()
-    finally:
-        airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+MEM_HOG = "x=a; while :; do x=$x$x$x$x; done"
+
+
+@pytest.fixture
+def small_memory(airlockd):
+    """A sandbox limited to 64 MiB of memory."""
+    g = new_group(airlockd, resources={"memoryMiB": 64})
+    sb, _ = sandbox_or_skip(airlockd, g)
+    yield sb
+    sb.delete()
+    airlockd.api("DELETE", "/v1/sandboxgroups/" + g)
+
+
+def test_exec_memory_bomb_keeps_sandbox(airlockd, small_memory):
+    """An exec that allocates past the memory limit is OOM-killed by the sandbox's memory
+    cgroup; the sandbox (its agent) keeps running and is not marked oom_killed."""
+    sb = small_memory
+    assert oom_kills(sb.id) == 0
+    r = sb.exec(["sh", "-c", MEM_HOG], timeout=60)
+    assert r["timedOut"] is False and r["signal"] == 9, r
+    assert oom_kills(sb.id) >= 1  # control: it was the memory cgroup that killed it
+    st, g = airlockd.api("GET", sb.base)
+    assert g["state"] == "running" and g["reason"] is None, g
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    st, g = airlockd.api("GET", sb.base)
+    assert g["state"] == "running" and g["reason"] is None, g
+
+
+def test_oom_killed_init_marks_failed_oom(airlockd, small_memory):
+    """When the sandbox's memory cgroup OOM-kills its PID 1 (the agent: every process of the
+    sandbox goes with it), the sandbox is failed with reason oom_killed.
+
+    The kernel kills the process with the highest badness (resident memory, plus
+    oom_score_adj in thousandths of the limit).  To make that the agent: half the limit is
+    held by /dev/shm (charged to the cgroup, resident in no process), the agent's
+    oom_score_adj is raised to 1000 from the host after the hog was forked (the hog keeps 0),
+    and then the hog allocates past the limit: the hog's badness stays under half the limit,
+    the agent's is the whole limit plus its own pages."""
+    sb = small_memory
+    init = sandbox_init(sb.id)
+    assert init, "cannot find the sandbox's init from the host"
+    r = sb.exec("head -c %d /dev/zero > /dev/shm/fill && echo held" % (30 << 20))
+    assert r["stdout"] == "held\n", r
+    result = {}
+
+    def run():
+        result["r"] = airlockd.api("POST", sb.base + "/exec", {
+            "command": ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; " + MEM_HOG],
+            "timeout": 60}, timeout=90)
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and len(sandbox_processes(sb.id)) < 2:
+        time.sleep(0.05)
+    assert len(sandbox_processes(sb.id)) >= 2, "the hog's shell never started"
+    with open("/proc/%d/oom_score_adj" % init, "w") as f:
+        f.write("1000")
+    sb.put("/tmp/go", b"")
+    t.join(90)
+    assert not t.is_alive()
+    st, r = result["r"]
+    assert st != 200 or r.get("signal") == 9, (st, r)  # the exec did not complete normally
+    assert oom_kills(sb.id) >= 1  # control: the memory cgroup killed something ...
+    assert not alive(init)  # ... and that was the agent
+    g = wait_not_running(airlockd, sb)
+    assert g["state"] == "failed" and g["reason"] == "oom_killed", g
+
+
+def test_agent_killed_after_exec_oom_is_error(airlockd, small_memory):
+    """An earlier OOM kill of an exec is not the cause of a later death of the agent: killed
+    from the host with SIGKILL, the sandbox is failed with reason error, not oom_killed."""
+    sb = small_memory
+    r = sb.exec(["sh", "-c", MEM_HOG], timeout=60)
+    assert r["signal"] == 9 and oom_kills(sb.id) >= 1, r
+    assert sb.exec("echo alive")["stdout"] == "alive\n"
+    init = sandbox_init(sb.id)
+    assert init
+    os.kill(init, 9)
+    g = wait_not_running(airlockd, sb)
+    assert g["state"] == "failed" and g["reason"] == "error", g

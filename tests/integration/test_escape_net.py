@@ -32,26 +32,101 @@ def test_host_loopback_service(atk):
         ln.close()
 
 
+def host_addresses():
+    """Every address of every interface of the host (ip -j addr): [(family, address, ifname)],
+    link-local IPv6 ones with their scope (%ifname) for the host's own connects."""
+    import json
+    import shutil
+    import subprocess
+    if not shutil.which("ip"):
+        pytest.skip("ip (iproute2) not installed: cannot list the host's addresses")
+    out = []
+    for link in json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True,
+                                          text=True, check=True).stdout):
+        for a in link.get("addr_info", []):
+            fam = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}.get(a.get("family"))
+            if fam:
+                out.append((fam, a["local"], link["ifname"]))
+    return out
+
+
+def host_connect(fam, addr, port, ifname):
+    """Positive control: the host itself reaches the listener at addr; returns the banner."""
+    target = (addr, port, 0, socket.if_nametoindex(ifname)) if addr.startswith("fe80") \
+        else (addr, port)
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(target)
+        return s.recv(64)
+
+
+LINK_LOCAL = "169.254.77.77"  # put on the host's lo for the test: a link-local host address
+
+
+@pytest.fixture
+def link_local_on_host():
+    """A link-local IPv4 address (169.254/16) on the host's loopback interface for the length
+    of the test, so that "the host at a link-local address" has a positive control.  Not the
+    metadata address: that one would take the host's own metadata service away."""
+    import subprocess
+    if subprocess.run(["ip", "addr", "add", LINK_LOCAL + "/32", "dev", "lo"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot add a link-local address to the host's lo")
+    try:
+        yield LINK_LOCAL
+    finally:
+        subprocess.run(["ip", "addr", "del", LINK_LOCAL + "/32", "dev", "lo"],
+                       capture_output=True)
+
+
+def test_host_addresses_unreachable(atk, link_local_on_host):
+    """Attack: connect to a host service bound to all addresses (0.0.0.0 and ::) at each of
+    the host's own addresses: loopback, the primary interface's IPv4 and IPv6 addresses, IPv6
+    link-local, a link-local 169.254 address, every other interface address (the host side of a
+    veth, were there one), and the metadata address.  Control: from the host, the listeners
+    answer at every one of those addresses but the metadata one (not a host address).
+    Defence: the sandbox's own netns (loopback only, no route, IPv6 off; nftables once the
+    veth exists): every connect fails and the listeners accept nothing from the sandbox."""
+    ln4 = Listener("0.0.0.0")
+    try:
+        ln6 = Listener("::", socket.AF_INET6)
+    except OSError:
+        ln6 = None  # no IPv6 on the host: its IPv4 addresses are still checked
+    try:
+        targets = [t for t in host_addresses() if ln6 or t[0] == socket.AF_INET]
+        assert any(a == link_local_on_host for _, a, _ in targets), targets
+        assert any(not a.startswith(("127.", "::1", "169.254.", "fe80")) for _, a, _ in targets), \
+            "control: the host has no address but loopback and link-local: %s" % targets
+        for fam, addr, ifn in targets:
+            ln = ln4 if fam == socket.AF_INET else ln6
+            assert host_connect(fam, addr, ln.port, ifn).startswith(b"HOST-SERVICE"), addr
+        assert len(ln4.accepted) == len([t for t in targets if t[0] == socket.AF_INET])
+        ln4.accepted.clear()
+        if ln6:
+            ln6.accepted.clear()
+        probes = [(addr, (ln4 if fam == socket.AF_INET else ln6).port, fam)
+                  for fam, addr, _ in targets]
+        probes.append(("169.254.169.254", ln4.port, socket.AF_INET))
+        for addr, port, fam in probes:
+            res = atk.run("connect", addr, port, 2000)
+            # fe80:: without a scope (the sandbox has no such interface) is EINVAL
+            refused(res, UNREACHABLE | ({E.EINVAL} if addr.startswith("fe80") else set()))
+        assert not ln4.accepted, ln4.accepted
+        assert not ln6 or not ln6.accepted, ln6.accepted
+    finally:
+        ln4.close()
+        if ln6:
+            ln6.close()
+
+
 def test_daemon_api_unreachable(airlockd, atk):
     """Attack: reach the daemon's REST API (127.0.0.1:<port> on the host) from inside and use it
     (keys are not needed for /healthz, a reachable API is a control-plane bypass).  Defence:
-    separate netns: not reachable at 127.0.0.1 nor at the gateway address."""
+    separate netns: the sandbox's 127.0.0.1 is its own.  Control: the host reaches it there.
+    (At the host's other addresses see test_host_addresses_unreachable.)"""
+    with socket.create_connection(("127.0.0.1", airlockd.port), timeout=5):
+        pass
     refused(atk.run("connect", "127.0.0.1", airlockd.port, 2000), UNREACHABLE)
-    res = atk.run("connect_gw", airlockd.port, 2000)
-    refused(res, UNREACHABLE)
-
-
-def test_host_service_via_gateway(atk):
-    """Attack: connect to a host service bound to all addresses through the host end of the
-    sandbox's veth (the default gateway).  Defence: nftables on the host side drop anything but
-    the egress proxy, DNS and identity: nothing is accepted."""
-    ln = Listener("0.0.0.0")
-    try:
-        res = atk.run("connect_gw", ln.port, 2000)
-        refused(res, UNREACHABLE)
-        assert not ln.accepted, "host listener accepted %s" % ln.accepted
-    finally:
-        ln.close()
 
 
 def test_ipv6_loopback_and_addresses(atk):

@@ -80,7 +80,7 @@ def test_fork_bomb(airlockd, victim, neighbour):
 def test_memory_bomb(airlockd, victim, neighbour):
     """Attack: touch 4 GiB of anonymous memory in a sandbox limited to 256 MiB.  Defence: the
     cgroup memory limit: the bomb is OOM-killed inside the sandbox (signal 9 / exit 137), the
-    neighbour keeps answering, the daemon survives."""
+    sandbox itself keeps running, the neighbour keeps answering, the daemon survives."""
     rss0 = daemon_rss_kib(airlockd)
     with Prober(neighbour) as p:
         r = victim.exec("membomb", 4096, timeout=90)
@@ -91,13 +91,11 @@ def test_memory_bomb(airlockd, victim, neighbour):
     p.assert_responsive()
     healthy(airlockd)
     assert daemon_rss_kib(airlockd) - rss0 < 64 * 1024
-    # the victim either survives (only the bomb was killed) or is reported as oom_killed
+    # only the bomb was killed: the victim sandbox runs on (its agent is not the biggest
+    # process of its memory cgroup; test_api_sandboxes covers an OOM-killed agent)
+    assert victim.sb.exec(["echo", "back"])["stdout"] == "back\n"
     st, sbr = airlockd.api("GET", victim.sb.base)
-    assert st == 200, (st, sbr)
-    if sbr["state"] == "running":
-        assert victim.sb.exec(["echo", "back"])["stdout"] == "back\n"
-    else:
-        assert sbr["state"] == "failed" and sbr["reason"] == "oom_killed", sbr
+    assert st == 200 and sbr["state"] == "running" and sbr["reason"] is None, (st, sbr)
 
 
 @pytest.mark.slow

@@ -16,15 +16,10 @@ import time
 import pytest
 
 from conftest import new_group, new_sandbox
+from hostres import assert_unchanged, snapshot
 from imgtool import busybox_layout  # noqa: F401  (fixture)
 from registry_fakes import (SlowProxy, StallingRegistry, busybox_tar,  # noqa: F401
                             corrupt_blob, registry, restore_blob, skopeo_push)
-
-
-def loop_devices(under):
-    """Loop devices whose backing file lies under `under`."""
-    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    return {line.split(":", 1)[0] for line in out.splitlines() if under in line}
 
 
 @pytest.fixture
@@ -65,8 +60,8 @@ def test_state_disk_full(fresh_daemon, small_state_dir):
     g = new_group(d, tier="XS", resources={"memoryMiB": 64, "diskMiB": 96})
     first = new_sandbox(d, g)
     assert first.exec("echo up")["stdout"] == "up\n"
-    before_dirs = set(os.listdir(os.path.join(small_state_dir, "sandboxes")))
-    before_loops = loop_devices(small_state_dir)
+    before = snapshot(d)
+    assert before["loops"], "control: the first sandbox's disk is on a loop device"
     filler = fill(small_state_dir, 0)
 
     st, r = d.api("POST", "/v1/sandboxgroups/%s/sandboxes" % g, {})
@@ -74,10 +69,8 @@ def test_state_disk_full(fresh_daemon, small_state_dir):
     assert st != 500 or "space" in r["error"]["message"].lower(), r
     assert "space" in r["error"]["message"].lower() or r["error"]["code"] in (
         "LimitExceeded", "Unavailable"), r
-    # nothing half-made: no new sandbox dir, no new loop device, no sandbox left running
-    time.sleep(0.5)
-    assert set(os.listdir(os.path.join(small_state_dir, "sandboxes"))) == before_dirs
-    assert loop_devices(small_state_dir) <= before_loops
+    # nothing half-made: no new sandbox dir, loop device, cgroup, mount or process
+    assert_unchanged(d, before)
     st, lst = d.api("GET", "/v1/sandboxgroups/%s/sandboxes" % g)
     assert st == 200
     alive = [s for s in lst["sandboxes"] if s["state"] in ("creating", "running")]

@@ -370,3 +370,110 @@ def test_hidepid_hides_other_users(atk):
         refused(res, {E.ENOENT, E.EACCES, E.EPERM})
     finally:
         atk.sb.exec("kill %d 2>/dev/null; true" % pid, user="root")
+
+
+class UserProcess:
+    """A process of user code in the sandbox (an exec of sleep), seen from the host: .pid"""
+
+    def __init__(self, sb):
+        import threading
+        import time
+        from test_api_sandboxes import sandbox_processes
+        def sleeps():
+            out = set()
+            for p in sandbox_processes(sb.id):
+                try:
+                    with open("/proc/%d/comm" % p) as f:
+                        if f.read().strip() == "sleep":
+                            out.add(p)
+                except OSError:
+                    pass
+            return out
+        self.sb = sb
+        known = sleeps()
+        self.t = threading.Thread(target=lambda: sb.exec(["sleep", "60"], timeout=90))
+        self.t.start()
+        self.pid = None
+        deadline = time.time() + 20
+        while self.pid is None and time.time() < deadline:
+            new = sleeps() - known
+            self.pid = new.pop() if new else None
+            time.sleep(0.05)
+        assert self.pid, "the sandbox's sleep never showed on the host"
+
+    def close(self):
+        try:
+            os.kill(self.pid, 9)
+        except OSError:
+            pass
+        self.t.join(60)
+
+
+def ns_inodes(pid):
+    out = {}
+    for n in ("user", "pid", "mnt", "net", "ipc", "uts", "cgroup", "time"):
+        out[n] = os.stat("/proc/%s/ns/%s" % (pid, n)).st_ino
+    return out
+
+
+def test_namespaces_not_the_hosts_nor_shared(airlockd, group, sandbox):
+    """Each of a sandbox's eight namespaces (user, pid, mnt, net, ipc, uts, cgroup, time) is
+    its own: user code's namespace inodes, read from the host, differ from the host's (this
+    test's and the daemon's) and from another sandbox's."""
+    other = new_sandbox(airlockd, group)
+    a, b = UserProcess(sandbox), UserProcess(other)
+    try:
+        na, nb = ns_inodes(a.pid), ns_inodes(b.pid)
+        host, daemon = ns_inodes("self"), ns_inodes(airlockd.proc.pid)
+        for n in na:
+            assert na[n] != host[n], "sandbox shares the host's %s namespace" % n
+            assert na[n] != daemon[n], "sandbox shares the daemon's %s namespace" % n
+            assert na[n] != nb[n], "two sandboxes share a %s namespace" % n
+            assert nb[n] != host[n]
+        # control: the check sees a shared namespace where there is one (the same sandbox)
+        c = UserProcess(sandbox)
+        try:
+            assert ns_inodes(c.pid) == na
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
+        other.delete()
+
+
+def mountinfo(text):
+    """[(mount point, per-mount options, fs type)] of mountinfo text."""
+    out = []
+    for line in text.splitlines():
+        pre, _, post = line.partition(" - ")
+        f = pre.split()
+        out.append((f[4], set(f[5].split(",")), post.split()[0]))
+    return out
+
+
+def test_every_mount_nosuid_nodev(sandbox):
+    """DESIGN.md section 6: nodev,nosuid everywhere.  Every mount of the sandbox's mount
+    namespace, read from the host (/proc/<pid>/mountinfo of user code, which procfs inside
+    cannot hide or fake), is nosuid, and nodev except /dev and /dev/pts, whose device nodes
+    (null zero ... and the ptys) are the minimal /dev: those two are noexec instead."""
+    p = UserProcess(sandbox)
+    try:
+        with open("/proc/%d/mountinfo" % p.pid) as f:
+            host_view = mountinfo(f.read())
+    finally:
+        p.close()
+    inside = mountinfo(sandbox.exec("cat /proc/self/mountinfo")["stdout"])
+    assert sorted(m[0] for m in inside) == sorted(m[0] for m in host_view)
+    points = [m[0] for m in host_view]
+    assert "/" in points and "/proc" in points and "/dev" in points, points
+    bad = []
+    for point, opts, fstype in host_view:
+        if "nosuid" not in opts:
+            bad.append("%s (%s) without nosuid: %s" % (point, fstype, sorted(opts)))
+        if point in ("/dev", "/dev/pts"):
+            if "noexec" not in opts:
+                bad.append("%s without noexec: %s" % (point, sorted(opts)))
+        elif "nodev" not in opts:
+            bad.append("%s (%s) without nodev: %s" % (point, fstype, sorted(opts)))
+    assert not bad, "\n".join(bad)

@@ -43,7 +43,7 @@ def call(d, method, path, body, key):
     return d.api(method, path, body, key=key)
 
 
-def test_other_tenant_gets_404_everywhere(airlockd, group, sandbox, tenant_key):
+def test_other_tenant_gets_404_everywhere(airlockd, group, sandbox, tenant_key, host_unchanged):
     """Attack: tenant B uses tenant A's group name and sandbox id on every group, sandbox, exec
     and files endpoint (read, write, delete, exec).  Defence: ownership is checked on every
     call: all 404 NotFound, and A's sandbox is untouched (still running, file not written)."""
@@ -57,7 +57,7 @@ def test_other_tenant_gets_404_everywhere(airlockd, group, sandbox, tenant_key):
     assert airlockd.api("GET", "/v1/sandboxgroups/" + group)[0] == 200
 
 
-def test_no_existence_oracle(airlockd, group, sandbox, tenant_key):
+def test_no_existence_oracle(airlockd, group, sandbox, tenant_key, host_unchanged):
     """Attack: probe whether a group name or sandbox id exists in another tenant by comparing
     answers for real and made-up ids (including endpoints not built yet).  Defence: the answers
     for another tenant's real objects equal those for ids that do not exist, and are never 2xx."""
@@ -129,7 +129,7 @@ BAD_KEYS = [("missing", None), ("garbage", "garbage-" + secrets.token_hex(16)),
 
 
 @pytest.mark.parametrize("kind,value", BAD_KEYS, ids=[k for k, _ in BAD_KEYS])
-def test_bad_key_401_everywhere(airlockd, group, sandbox, kind, value):
+def test_bad_key_401_everywhere(airlockd, group, sandbox, kind, value, host_unchanged):
     """Attack: call every endpoint without a key, with a made-up key, with an empty bearer
     token and with Basic credentials.  Defence: 401 Unauthorized on all of them, before any
     lookup (so the same for real and made-up ids); /healthz stays public."""
@@ -246,7 +246,7 @@ def _tarinfo(name, size):
     return t
 
 
-def test_sandbox_not_addressable_through_another_group(airlockd, group, sandbox):
+def test_sandbox_not_addressable_through_another_group(airlockd, group, sandbox, host_unchanged):
     """Attack: address a sandbox through a different group of the same tenant (groups carry
     the policy: egress, governance, tool allowlists, env), hoping the other group's laxer
     settings apply.  Defence: a sandbox exists only under its own group: 404 elsewhere."""

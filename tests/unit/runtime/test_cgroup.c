@@ -1,6 +1,11 @@
 #include "../common/harness.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/rt_int.h"
 
@@ -102,6 +107,50 @@ static void test_garbage(void **state)
     assert_string_equal(rt_cg_layout_name(&l), "none");
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The OOM-kill counter: v1 memory.oom_control (whose oom_kill_disable is not it) and v2
+ * memory.events (whose oom and oom_group_kill are not it). */
+static void test_oom_kills(void **state)
+{
+    char dir[] = "/tmp/airlock-cg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct rt_cg cg;
+    memset(&cg, 0, sizeof(cg));
+    for (int c = 0; c < RT_CG_NCTRL; c++)
+        cg.idx[c] = -1;
+    cg.v2 = -1;
+    cg.n = 1;
+    snprintf(cg.dirs[0], sizeof(cg.dirs[0]), "%s", dir);
+    uint64_t v = 42;
+    assert_int_equal(rt_cg_oom_kills(&cg, &v), -ENOENT); /* no memory controller */
+    cg.idx[RT_CG_MEMORY] = 0;
+    assert_int_equal(rt_cg_oom_kills(&cg, &v), -ENOENT); /* no file */
+    put(dir, "memory.oom_control", "oom_kill_disable 1\nunder_oom 0\noom_kill 3\n");
+    assert_int_equal(rt_cg_oom_kills(&cg, &v), 0);
+    assert_int_equal(v, 3);
+    put(dir, "memory.oom_control", "oom_kill_disable 1\nunder_oom 0\n"); /* before 4.13 */
+    assert_int_equal(rt_cg_oom_kills(&cg, &v), -ENOENT);
+    cg.is_v2[0] = true;
+    put(dir, "memory.events", "low 0\nhigh 0\nmax 9\noom 7\noom_kill 2\noom_group_kill 5\n");
+    assert_int_equal(rt_cg_oom_kills(&cg, &v), 0);
+    assert_int_equal(v, 2);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/memory.oom_control", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/memory.events", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_pure_v2),
         cmocka_unit_test(test_comounted_and_escapes),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_oom_kills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

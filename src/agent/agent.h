@@ -52,7 +52,8 @@ struct agent {
     struct agent_fjob *fjobs;
     size_t nfjobs;
     bool quit;
-    bool reconnect; /* --channel: survive the host going away */
+    bool reconnect;  /* --channel: survive the host going away */
+    int reattach_fd; /* --reattach: a new channel arrives here (fd 4), -1 without */
     bool connected;
     long long next_probe_ms;
 };

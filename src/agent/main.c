@@ -28,13 +28,21 @@
  * AGENT_STDIN_HIGH the loop stops reading the channel until the children catch up.
  * The agent is not dumpable (no /proc/1/fd, no ptrace by same-uid user code) and every fd
  * it holds is close-on-exec.  When the channel (fd 3) reaches EOF, everything is killed and
- * the agent exits.
+ * the agent exits -- unless it was started with --reattach, which lets the sandbox outlive
+ * a crash of airlockd (see there).
  *
  * Options (all optional; the runtime passes them):
  *   --channel PATH   open PATH (read/write) as the control channel instead of using fd 3;
  *                    a device (virtio-serial port) whose host side may go away: on EOF or
  *                    hangup every exec is killed and file op dropped, and the agent waits
  *                    for the host to reconnect, then sends HELLO again (it never exits)
+ *   --reattach       fds 4 and 5 are the two ends of a SOCK_SEQPACKET socketpair, both held
+ *                    by the agent alone: fd 5 only so that fd 4 never sees EOF, and so that
+ *                    a restarted airlockd can take a copy of it (pidfd_getfd) and send a new
+ *                    channel over it (one byte with SCM_RIGHTS).  When fd 3 reaches EOF,
+ *                    every exec is killed and file op dropped (nobody is left to read their
+ *                    results), and the agent waits on fd 4; a channel that arrives there
+ *                    replaces the current one, and HELLO is sent on it
  *   --workdir DIR    default cwd of execs (default "/")
  *   --user SPEC      default user of execs and file ops: name, uid, uid:gid, name:group
  *                    (default: the agent's own uid, i.e. root in a sandbox)
@@ -69,6 +77,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -82,7 +91,9 @@
 #include "common/log.h"
 #include "common/path.h"
 
-#define MAX_POLLFDS (2 + 3 * AGENT_MAX_EXECS)
+#define MAX_POLLFDS (3 + 3 * AGENT_MAX_EXECS)
+#define REATTACH_FD 4
+#define REATTACH_KEEP_FD 5
 #define OUTQ_STOP_READING (8u << 20)
 #define RECONNECT_PROBE_MS 200
 
@@ -270,12 +281,12 @@ static void send_hello(struct agent *a)
                     json_pack("{s:i,s:i}", "version", AL_PROTO_VERSION, "pid", (int)getpid()));
 }
 
-/* The daemon went away.  On the fd 3 stream socket that is the end: kill everything and exit.  On
- * a --channel device (virtio-serial) the host may come back: end every request, and wait
- * for it to reconnect. */
+/* The daemon went away.  On the fd 3 stream socket without --reattach that is the end: kill
+ * everything and exit.  On a --channel device (virtio-serial) the host may come back, and
+ * with --reattach a restarted daemon may send a new channel: end every request, and wait. */
 static void channel_lost(struct agent *a, struct al_frame_reader *rd)
 {
-    if (!a->reconnect) {
+    if (!a->reconnect && a->reattach_fd < 0) {
         a->quit = true;
         return;
     }
@@ -285,13 +296,53 @@ static void channel_lost(struct agent *a, struct al_frame_reader *rd)
     al_frame_reader_free(rd);
     al_frame_reader_init(rd);
     a->connected = false;
+    if (a->reattach_fd >= 0 && a->ctl_fd >= 0) {
+        close(a->ctl_fd);
+        a->ctl_fd = -1;
+    }
     a->next_probe_ms = al_now_ms() + RECONNECT_PROBE_MS;
+}
+
+/* --reattach: a message on fd 4 carries a new channel (only airlockd can send one: the
+ * other end is fd 5, which nothing but the agent and root on the host can reach).  It
+ * replaces the current channel, if any. */
+static void reattach(struct agent *a, struct al_frame_reader *rd)
+{
+    char byte;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n = recvmsg(a->reattach_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n <= 0)
+        return;
+    int fd = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    struct stat st;
+    if (fd < 0 || (mh.msg_flags & MSG_CTRUNC) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        log_warn("reattach: no channel in the message");
+        return;
+    }
+    if (a->connected)
+        channel_lost(a, rd);
+    a->ctl_fd = fd;
+    al_fd_nonblock(a->ctl_fd, true);
+    a->connected = true;
+    send_hello(a);
 }
 
 /* A disconnected virtio-serial port polls POLLHUP until the host opens it again. */
 static void channel_probe(struct agent *a, long long now)
 {
-    if (a->connected || now < a->next_probe_ms)
+    if (!a->reconnect || a->connected || now < a->next_probe_ms)
         return;
     struct pollfd p = {.fd = a->ctl_fd, .events = POLLIN};
     if (poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
@@ -358,12 +409,13 @@ static int run_loop(struct agent *a)
                                  .events =
                                      (short)((paused ? 0 : POLLIN) | (a->outq_head ? POLLOUT : 0))};
         pfd[1] = (struct pollfd){.fd = a->sig_fd, .events = POLLIN};
-        size_t n = 2 + agent_exec_pollfds(a, pfd + 2, tags + 2, MAX_POLLFDS - 2);
+        pfd[2] = (struct pollfd){.fd = a->reattach_fd, .events = POLLIN};
+        size_t n = 3 + agent_exec_pollfds(a, pfd + 3, tags + 3, MAX_POLLFDS - 3);
         now = al_now_ms();
         int timeout = agent_exec_timeout_ms(a, now);
         if (agent_file_pending(a) && !agent_outq_full(a))
             timeout = 0;
-        if (!a->connected) {
+        if (!a->connected && a->reconnect) {
             int t = a->next_probe_ms > now ? (int)(a->next_probe_ms - now) : 0;
             if (timeout < 0 || t < timeout)
                 timeout = t;
@@ -382,7 +434,9 @@ static int run_loop(struct agent *a)
             channel_lost(a, &rd);
         if (pfd[1].revents)
             reap(a);
-        for (size_t i = 2; i < n; i++)
+        if (pfd[2].revents & POLLIN)
+            reattach(a, &rd);
+        for (size_t i = 3; i < n; i++)
             if (pfd[i].revents)
                 agent_exec_event(a, tags[i], pfd[i].revents);
     }
@@ -423,24 +477,35 @@ static bool setgroups_denied(void)
     return strncmp(buf, "deny", 4) == 0;
 }
 
+/* fds 4 and 5: sockets of type SOCK_SEQPACKET (the runtime made them a pair). */
+static bool reattach_fds_valid(void)
+{
+    for (int fd = REATTACH_FD; fd <= REATTACH_KEEP_FD; fd++) {
+        int type = 0;
+        socklen_t len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+            return false;
+    }
+    return true;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: airlock-init [--channel PATH] [--workdir DIR] [--user SPEC] "
-                    "[--env K=V]... [--root DIR]\n");
+    fprintf(stderr, "usage: airlock-init [--channel PATH | --reattach] [--workdir DIR] "
+                    "[--user SPEC] [--env K=V]... [--root DIR]\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1, .null_fd = -1};
+    struct agent a = {.ctl_fd = -1, .sig_fd = -1, .root_fd = -1, .null_fd = -1, .reattach_fd = -1};
+    bool reattach_fds = false;
     const char *channel = NULL, *root = "/";
     size_t nenv = 0;
-    static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
-                                         {"workdir", required_argument, NULL, 'w'},
-                                         {"user", required_argument, NULL, 'u'},
-                                         {"env", required_argument, NULL, 'e'},
-                                         {"root", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"channel", required_argument, NULL, 'c'}, {"workdir", required_argument, NULL, 'w'},
+        {"user", required_argument, NULL, 'u'},    {"env", required_argument, NULL, 'e'},
+        {"root", required_argument, NULL, 'r'},    {"reattach", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 
     al_log_setup(AL_LOG_WARN, AL_LOG_PLAIN, 2);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -476,6 +541,9 @@ int main(int argc, char **argv)
         case 'r':
             root = optarg;
             break;
+        case 'a':
+            reattach_fds = true;
+            break;
         default:
             usage();
             return c == 'h' ? 0 : 2;
@@ -496,7 +564,16 @@ int main(int argc, char **argv)
             return 1;
         }
         a.ctl_fd = 3;
-        syscall(SYS_close_range, 4U, ~0U, 0);
+        if (reattach_fds && !reattach_fds_valid()) {
+            log_error("--reattach: fds 4 and 5 must be a SOCK_SEQPACKET socket pair");
+            return 1;
+        }
+        syscall(SYS_close_range, reattach_fds ? 6U : 4U, ~0U, 0);
+        if (reattach_fds) {
+            a.reattach_fd = REATTACH_FD;
+            al_fd_cloexec(REATTACH_FD, true);
+            al_fd_cloexec(REATTACH_KEEP_FD, true);
+        }
     }
     al_fd_cloexec(a.ctl_fd, true);
     al_fd_nonblock(a.ctl_fd, true);
@@ -543,7 +620,12 @@ int main(int argc, char **argv)
     close(a.root_fd);
     close(a.null_fd);
     close(a.sig_fd);
-    close(a.ctl_fd);
+    if (a.ctl_fd >= 0)
+        close(a.ctl_fd);
+    if (a.reattach_fd >= 0) {
+        close(REATTACH_FD);
+        close(REATTACH_KEEP_FD);
+    }
     free(a.image_env);
     return 0;
 }

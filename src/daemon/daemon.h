@@ -69,8 +69,13 @@ int dm_sandbox_delete(struct daemon *d, const char *tenant, const char *group, c
                       enum dm_reason reason, struct al_err *err);
 /* Every sandbox of the group, then the group. */
 int dm_group_delete(struct daemon *d, const char *tenant, const char *group, struct al_err *err);
-/* Startup: clean up what a previous airlockd left; mark those sandboxes failed/host_restart. */
+/* Startup: re-adopt the sandboxes a previous airlockd left running (dm_sandbox_adopt); clean
+ * up what else it left, and mark those sandboxes failed/host_restart. */
 int dm_recover(struct daemon *d, struct al_err *err);
+/* Take over one sandbox of a previous airlockd whose row says running: its PID 1 is proven
+ * to be the one that airlockd started (rt_sandbox_adopt) and gets a new channel.  On failure
+ * nothing changed; the caller cleans the sandbox up. */
+int dm_sandbox_adopt(struct daemon *d, const struct store_sandbox *row, struct al_err *err);
 /* Clean shutdown: destroy every live sandbox, mark it deleted/host_restart. */
 void dm_shutdown(struct daemon *d);
 /* Lifetime expiry and orphan reaping. */

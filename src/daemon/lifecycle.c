@@ -1,5 +1,11 @@
 /* Startup recovery and the background reaper (lifetime expiry, orphaned children).
  *
+ * Recovery: a sandbox whose row says running is re-adopted when its PID 1 is still the one
+ * the previous airlockd started (its processes, memory and files carry on; requests that
+ * were in flight are lost).  Every other live row -- creating, deleting, or running but
+ * gone -- is cleaned up (cgroups, mounts, its directory) and marked failed/host_restart
+ * (deleting: deleted).
+ *
  * airlockd is a child subreaper, so processes a sandbox backend leaves behind are
  * re-parented to it.  Children that the runtime waits for itself are reaped there at once; a
  * child that has been a zombie for ORPHAN_GRACE_S seconds nobody else will reap, so the
@@ -49,6 +55,13 @@ int dm_recover(struct daemon *d, struct al_err *err)
         char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s/%s", d->sandboxes_dir, s->id);
         struct al_err e;
+        if (st == DM_STATE_RUNNING) {
+            if (dm_sandbox_adopt(d, s, &e) == 0) {
+                log_sb(AL_LOG_INFO, s->id, "re-adopted after restart");
+                continue;
+            }
+            log_sb(AL_LOG_WARN, s->id, "cannot re-adopt: %s", e.msg);
+        }
         bool clean = rt_cleanup_stale(s->id, dir, &e) == 0;
         if (!clean)
             log_sb(AL_LOG_ERROR, s->id, "recovery cleanup: %s", e.msg);

@@ -2,8 +2,9 @@
  *
  * Theory of operation: main() parses the command line, prepares the state directory
  * (state.db, admin.key, images/, sandboxes/, tmp/), opens the store and the image store,
- * probes the runtime, recovers what a previous run left (every sandbox that was not deleted
- * is cleaned up and marked failed/host_restart), then serves the REST API on TCP and on
+ * probes the runtime, recovers what a previous run left (running sandboxes whose PID 1 is
+ * still there are re-adopted; every other one that was not deleted is cleaned up and marked
+ * failed/host_restart: lifecycle.c), then serves the REST API on TCP and on
  * STATE/airlockd.sock.  Signals are blocked in every thread and taken synchronously here:
  * SIGTERM/SIGINT stop accepting, destroy every live sandbox (deleted/host_restart), stop the
  * server and exit 0.  airlockd is a child subreaper; a reaper thread expires sandboxes past

@@ -236,7 +236,8 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
         sb->env = dm_env_merge(g.env, req->env);
     int64_t lifetime = g.max_lifetime_s;
     policy_group_free(&g);
-    if (!labels_s || !res_s || !sb || !sb->env) {
+    cleanup_free char *env_s = sb && sb->env ? dm_env_encode(sb->env) : NULL;
+    if (!labels_s || !res_s || !sb || !env_s) {
         dm_images_release();
         sandbox_free(sb);
         img_info_free(&info);
@@ -257,6 +258,9 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     snprintf(row.tier, sizeof(row.tier), "%s", policy_tier_name(tier));
     row.resources = res_s;
     row.labels = labels_s;
+    row.env = env_s;
+    if (lifetime > 0)
+        sb->expires_at = row.expires_at = (int64_t)time(NULL) + lifetime;
     int64_t slot = -1;
     pthread_mutex_lock(&d->mu);
     if (d->stopping) {
@@ -292,8 +296,6 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
         sandbox_free(sb);
         return al_err_wrap(err, "create sandbox");
     }
-    if (lifetime > 0)
-        sb->expires_at = (int64_t)time(NULL) + lifetime;
     if ((rc = set_state(d, sb->id, DM_STATE_RUNNING, DM_REASON_NONE, err)) < 0)
         return rc;
     log_sb(AL_LOG_INFO, sb->id, "running (group %s, image %s, slot %lld, %lldms)", group, image,
@@ -304,6 +306,52 @@ int dm_sandbox_create(struct daemon *d, const char *tenant, const char *group,
     *ret = dm_sandbox_json(&got);
     store_sandbox_clear(&got);
     return *ret ? 0 : oom(err);
+}
+
+int dm_sandbox_adopt(struct daemon *d, const struct store_sandbox *row, struct al_err *err)
+{
+    if (!d->rt_ok || !d->images)
+        return al_err_set(err, AL_ERR_UNAVAILABLE, ENOTSUP, "%s",
+                          !d->rt_ok ? d->rt_error : d->images_error);
+    struct img_info info = {0};
+    int rc = img_get(d->images, row->digest, &info, err);
+    if (rc < 0)
+        return al_err_wrap(err, "image %s", row->digest);
+    struct dm_sandbox *sb = calloc(1, sizeof(*sb));
+    if (!sb) {
+        img_info_free(&info);
+        return oom(err);
+    }
+    if ((rc = dm_env_decode(row->env ? row->env : "[]", &sb->env, err)) < 0) {
+        img_info_free(&info);
+        sandbox_free(sb);
+        return al_err_wrap(err, "env record");
+    }
+    char dir[PATH_MAX];
+    sandbox_dir(d, row->id, dir);
+    struct rt_spec spec = {
+        .id = row->id,
+        .sandbox_dir = dir,
+        .user = info.config.user,
+        .env = (const char *const *)info.config.env,
+        .workdir = info.config.workdir,
+    };
+    rc = rt_sandbox_adopt(&spec, &sb->rt, err);
+    img_info_free(&info);
+    if (rc < 0) {
+        sandbox_free(sb);
+        return rc;
+    }
+    memcpy(sb->id, row->id, sizeof(sb->id));
+    snprintf(sb->tenant, sizeof(sb->tenant), "%s", row->tenant);
+    snprintf(sb->group, sizeof(sb->group), "%s", row->group);
+    sb->state = DM_STATE_RUNNING;
+    sb->expires_at = row->expires_at;
+    pthread_mutex_lock(&d->mu);
+    sb->next = d->sandboxes;
+    d->sandboxes = sb;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
 }
 
 int dm_sandbox_acquire(struct daemon *d, const char *tenant, const char *group, const char *id,

@@ -164,6 +164,15 @@ int rt_file_remove(struct rt_sandbox *sb, const char *path, bool recursive, stru
 
 int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err *err);
 
+/* After a daemon restart: take over a sandbox a previous airlockd created, still running
+ * (its PID 1 outlives the daemon and waits for a new channel).  spec needs only id,
+ * sandbox_dir and the image defaults (user, env, workdir).  Requests that were in flight
+ * when the old daemon died are gone (the agent killed those execs).  Fails, touching
+ * nothing, when the sandbox's PID 1 is gone or cannot be proven to be the one this runtime
+ * started there (AL_ERR_NOT_FOUND), or does not answer (AL_ERR_UNAVAILABLE, AL_ERR_TIMEOUT):
+ * the caller then removes it with rt_cleanup_stale. */
+int rt_sandbox_adopt(const struct rt_spec *spec, struct rt_sandbox **ret, struct al_err *err);
+
 /* After a daemon crash: remove whatever a sandbox with this id left (mounts under
  * sandbox_dir, cgroups, processes).  Idempotent; missing pieces are not errors. */
 int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err);

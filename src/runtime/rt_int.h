@@ -103,14 +103,20 @@ struct rt_plan {
     uid_t uid_base;
     const struct rt_cg *cg;
     int userns_fd;
-    int report_fd; /* child end, SOCK_SEQPACKET */
-    int ctl_fd;    /* child end of the agent channel */
-    int agent_fd;  /* detached tmpfs holding "init" (agentfs.c), -1: bind agent_path */
+    int report_fd;      /* child end, SOCK_SEQPACKET */
+    int ctl_fd;         /* child end of the agent channel */
+    int reattach_fd[2]; /* both ends of PID 1's reattach pair (sandbox.c: rt_sandbox_adopt) */
+    int agent_fd;       /* detached tmpfs holding "init" (agentfs.c), -1: bind agent_path */
     const struct sock_fprog *seccomp;
     int landlock_abi;
     unsigned timeout_s; /* each child's SIGALRM: a hung setup must not hang its daemon thread */
     uint64_t nofile;
 };
+
+/* PID 1's fds for airlock-init --reattach: a new channel arrives on the first; the second is
+ * its peer, which a restarted daemon copies with pidfd_getfd to send one. */
+#define RT_REATTACH_FD 4
+#define RT_REATTACH_KEEP_FD 5
 
 /* What the children report on the report socket. */
 enum rt_report_kind { RT_REPORT_PID = 1, RT_REPORT_FAIL = 2 };
@@ -200,6 +206,12 @@ struct rt_sandbox {
  * the channel fuzz target builds one around a socketpair. */
 struct rt_sandbox *rt_sb_new(void);
 void rt_sb_free(struct rt_sandbox *sb);
+/* Copy the id, sandbox dir and image defaults (user, workdir, env) of spec into sb. */
+int rt_sb_copy_spec(struct rt_sandbox *sb, const struct rt_spec *spec);
+/* [a-z0-9]{1,32} */
+bool rt_id_valid(const char *id);
+/* adopt.c: <sandbox_dir>/init names PID 1 (host pid and start time) for rt_sandbox_adopt. */
+int rt_init_record_write(const char *sandbox_dir, pid_t pid);
 
 int rt_chan_start(struct rt_sandbox *sb, struct al_err *err);
 int rt_chan_wait_hello(struct rt_sandbox *sb, int timeout_ms, struct al_err *err);

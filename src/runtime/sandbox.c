@@ -53,7 +53,7 @@ static void landlock_probe(void)
     landlock_abi_cached = rt_landlock_abi();
 }
 
-static bool id_valid(const char *id)
+bool rt_id_valid(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     if (n < 1 || n > 32)
@@ -78,7 +78,7 @@ static bool hostname_valid(const char *h)
 
 static int validate(const struct rt_spec *s, struct al_err *err)
 {
-    if (!id_valid(s->id))
+    if (!rt_id_valid(s->id))
         return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox id must be [a-z0-9]{1,32}");
     if (!s->layer_dirs || !s->layer_dirs[0])
         return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox %s: no layers", s->id);
@@ -213,7 +213,7 @@ static int teardown(struct rt_sandbox *sb, struct al_err *err)
     return r;
 }
 
-static int dup_strs(struct rt_sandbox *sb, const struct rt_spec *spec)
+int rt_sb_copy_spec(struct rt_sandbox *sb, const struct rt_spec *spec)
 {
     snprintf(sb->id, sizeof(sb->id), "%s", spec->id);
     sb->sbdir = strdup(spec->sandbox_dir);
@@ -321,7 +321,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     struct rt_sandbox *sb = rt_sb_new();
     /* on the heap: ~25 KiB of paths, and API threads may have small stacks */
     struct rt_plan *plan = calloc(1, sizeof(*plan));
-    if (!sb || !plan || dup_strs(sb, spec) < 0) {
+    if (!sb || !plan || rt_sb_copy_spec(sb, spec) < 0) {
         free(plan);
         rt_sb_free(sb);
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
@@ -337,7 +337,7 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         rt_sb_free(sb);
         return r;
     }
-    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, setup = -1;
+    int ctl[2] = {-1, -1}, rep[2] = {-1, -1}, reattach[2] = {-1, -1}, setup = -1;
     int loopfd = -1;
     pid_t setup_pid = 0;
     r = rt_plan_init(plan, spec, &sb->cg);
@@ -382,15 +382,20 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
         goto fail;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) < 0) {
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, reattach) < 0) {
         r = al_err_sys(err, AL_ERR_INTERNAL, errno, "socketpair");
         goto fail;
     }
     plan->ctl_fd = ctl[1];
     plan->report_fd = rep[1];
+    plan->reattach_fd[0] = reattach[0];
+    plan->reattach_fd[1] = reattach[1];
     setup = rt_spawn_setup(plan, &setup_pid, err);
     close(TAKE_FD(ctl[1]));
     close(TAKE_FD(rep[1]));
+    close(TAKE_FD(reattach[0])); /* PID 1 alone holds the pair */
+    close(TAKE_FD(reattach[1]));
     if (setup < 0) {
         r = setup;
         goto fail;
@@ -399,6 +404,8 @@ int rt_sandbox_create(const struct rt_spec *spec, struct rt_sandbox **ret, struc
     r = read_reports(sb, rep[0], err);
     if (loopfd >= 0) /* mounted now (or failed): the mount holds the device from here */
         close(TAKE_FD(loopfd));
+    if (r >= 0 && (r = rt_init_record_write(spec->sandbox_dir, sb->pid)) < 0)
+        r = al_err_sys(err, AL_ERR_INTERNAL, -r, "sandbox %s: init record", spec->id);
     if (r >= 0)
         r = rt_chan_start(sb, err);
     if (r >= 0)
@@ -426,6 +433,8 @@ fail:
             close(ctl[i]);
         if (rep[i] >= 0)
             close(rep[i]);
+        if (reattach[i] >= 0)
+            close(reattach[i]);
     }
     if (loopfd >= 0)
         close(loopfd);
@@ -490,7 +499,7 @@ int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err 
 
 int rt_cleanup_stale(const char *id, const char *sandbox_dir, struct al_err *err)
 {
-    if (!id_valid(id))
+    if (!rt_id_valid(id))
         return al_err_set(err, AL_ERR_INVALID, EINVAL, "sandbox id must be [a-z0-9]{1,32}");
     const struct rt_cg_layout *layout;
     int r = rt_cg_layout_get(&layout, err);

@@ -114,6 +114,7 @@ int rt_plan_init(struct rt_plan *p, const struct rt_spec *spec, const struct rt_
 {
     memset(p, 0, sizeof(*p));
     p->userns_fd = p->report_fd = p->ctl_fd = p->agent_fd = -1;
+    p->reattach_fd[0] = p->reattach_fd[1] = -1;
     p->sbdir = spec->sandbox_dir;
     p->agent_path = spec->agent_path;
     p->hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
@@ -424,22 +425,29 @@ static int pid1_main(void *arg)
     TRY(ST_PIVOT, chdir("/"));
     TRY(ST_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
     TRY(ST_LOOPBACK, loopback_up());
-    /* fds: 0-2 = /dev/null, 3 = channel, 4 = the report socket, close-on-exec (its EOF tells
-     * the daemon the exec happened); everything inherited from the daemon is closed now, so
-     * the NOFILE limit below never meets a table full of the daemon's fds */
+    /* fds: 0-2 = /dev/null, 3 = channel, 4 and 5 = the reattach pair (airlock-init
+     * --reattach), 6 = the report socket, close-on-exec (its EOF tells the daemon the exec
+     * happened); everything inherited from the daemon is closed now, so the NOFILE limit
+     * below never meets a table full of the daemon's fds */
     int rep = fcntl(p->report_fd, F_DUPFD_CLOEXEC, 10);
     TRY(ST_FDS, rep);
     c->report_fd = rep;
     int ctl = fcntl(p->ctl_fd, F_DUPFD_CLOEXEC, 10);
     TRY(ST_FDS, ctl);
+    int ra = fcntl(p->reattach_fd[0], F_DUPFD_CLOEXEC, 10);
+    TRY(ST_FDS, ra);
+    int rk = fcntl(p->reattach_fd[1], F_DUPFD_CLOEXEC, 10);
+    TRY(ST_FDS, rk);
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     TRY(ST_FDS, null);
     for (int fd = 0; fd < 3; fd++)
         TRY(ST_FDS, dup2(null, fd));
     TRY(ST_FDS, dup2(ctl, 3));
-    TRY(ST_FDS, dup3(rep, 4, O_CLOEXEC));
-    c->report_fd = 4;
-    TRY(ST_FDS, syscall(SYS_close_range, 5, ~0U, 0));
+    TRY(ST_FDS, dup2(ra, RT_REATTACH_FD));
+    TRY(ST_FDS, dup2(rk, RT_REATTACH_KEEP_FD));
+    TRY(ST_FDS, dup3(rep, 6, O_CLOEXEC));
+    c->report_fd = 6;
+    TRY(ST_FDS, syscall(SYS_close_range, 7, ~0U, 0));
     struct rlimit nofile = {p->nofile, p->nofile}, core = {0, 0};
     TRY(ST_RLIMIT, setrlimit(RLIMIT_NOFILE, &nofile));
     TRY(ST_RLIMIT, setrlimit(RLIMIT_CORE, &core));
@@ -460,7 +468,7 @@ static int pid1_main(void *arg)
         fail(c, ST_LANDLOCK, -r);
     alarm(0); /* alarms survive execve: the agent must not inherit ours */
     TRY(ST_SECCOMP, syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p->seccomp));
-    static char *const argv[] = {"airlock-init", NULL};
+    static char *const argv[] = {"airlock-init", "--reattach", NULL};
     static char *const envp[] = {
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     execve("/.airlock/init", argv, envp);
@@ -498,7 +506,8 @@ static int setup_main(void *arg)
     /* the daemon thread sleeps until this child is gone, with no timeout of its own: an
      * alarm (SIGALRM's default action kills) ends a setup stuck in an interruptible wait */
     alarm(p->timeout_s);
-    int keep[] = {p->report_fd, p->ctl_fd, p->userns_fd, p->agent_fd};
+    int keep[] = {p->report_fd, p->ctl_fd,         p->userns_fd,
+                  p->agent_fd,  p->reattach_fd[0], p->reattach_fd[1]};
     close_all_except(keep, (int)AL_ARRAY_SIZE(keep));
     join_cgroups(c);
     TRY(ST_UNSHARE_MNT, unshare(CLONE_NEWNS));

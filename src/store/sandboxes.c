@@ -12,7 +12,8 @@ void store_sandbox_clear(struct store_sandbox *s)
     free(s->image);
     free(s->resources);
     free(s->labels);
-    s->image = s->resources = s->labels = NULL;
+    free(s->env);
+    s->image = s->resources = s->labels = s->env = NULL;
 }
 
 void store_sandbox_list_free(struct store_sandbox *v, size_t n)
@@ -58,8 +59,8 @@ int store_sandbox_insert(struct store *st, const struct store_sandbox *sb, int64
     cleanup_stmt sqlite3_stmt *s = NULL;
     rc = store_prepare(st,
                        "INSERT INTO sandboxes(id, tenant, grp, state, reason, image, image_digest, "
-                       "tier, resources, labels, uid_slot, created_at, updated_at) VALUES "
-                       "(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "tier, resources, labels, uid_slot, created_at, updated_at, env, "
+                       "expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        &s, err);
     if (rc < 0)
         return rc;
@@ -77,6 +78,8 @@ int store_sandbox_insert(struct store *st, const struct store_sandbox *sb, int64
     sqlite3_bind_int64(s, 11, slot);
     sqlite3_bind_int64(s, 12, sb->created_at ? sb->created_at : now);
     sqlite3_bind_int64(s, 13, now);
+    store_bind_text(s, 14, sb->env ? sb->env : "[]");
+    sqlite3_bind_int64(s, 15, sb->expires_at);
     rc = sqlite3_step(s);
     if (rc != SQLITE_DONE)
         return store_sql_err(st, rc, err, "insert sandbox");
@@ -86,7 +89,7 @@ int store_sandbox_insert(struct store *st, const struct store_sandbox *sb, int64
 
 #define SB_COLS                                                                                    \
     "id, tenant, grp, state, reason, image, image_digest, tier, resources, labels, "               \
-    "ifnull(uid_slot, -1), created_at, updated_at"
+    "ifnull(uid_slot, -1), created_at, updated_at, env, expires_at"
 
 static int row_to_sandbox(sqlite3_stmt *s, struct store_sandbox *sb)
 {
@@ -101,8 +104,9 @@ static int row_to_sandbox(sqlite3_stmt *s, struct store_sandbox *sb)
     sb->uid_slot = sqlite3_column_int64(s, 10);
     sb->created_at = sqlite3_column_int64(s, 11);
     sb->updated_at = sqlite3_column_int64(s, 12);
+    sb->expires_at = sqlite3_column_int64(s, 14);
     if (store_col_dup(s, 5, &sb->image) < 0 || store_col_dup(s, 8, &sb->resources) < 0 ||
-        store_col_dup(s, 9, &sb->labels) < 0) {
+        store_col_dup(s, 9, &sb->labels) < 0 || store_col_dup(s, 13, &sb->env) < 0) {
         store_sandbox_clear(sb);
         return -ENOMEM;
     }

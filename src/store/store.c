@@ -58,6 +58,9 @@ static const char *const migrations[] = {
     "  config TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX images_name ON images(ifnull(tenant, ''), name);",
+    /* 1 -> 2: what a restarted daemon needs to re-adopt a running sandbox */
+    "ALTER TABLE sandboxes ADD COLUMN env TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE sandboxes ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 int64_t store_now(void)

@@ -13,7 +13,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_NAME_MAX 64
 #define STORE_ID_LEN 33 /* 32 hex + NUL */
 #define STORE_KEY_PREFIX "alk_"
@@ -87,9 +87,11 @@ struct store_sandbox {
     char *image;
     char digest[72];
     char tier[4];
-    char *resources;  /* JSON */
-    char *labels;     /* JSON */
-    int64_t uid_slot; /* -1 when released */
+    char *resources;    /* JSON */
+    char *labels;       /* JSON */
+    char *env;          /* JSON array of "K=V": the default exec env (group's, then request's) */
+    int64_t expires_at; /* unix seconds (maxLifetimeSeconds), 0 = never */
+    int64_t uid_slot;   /* -1 when released */
     int64_t created_at;
     int64_t updated_at;
 };

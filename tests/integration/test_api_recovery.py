@@ -1,6 +1,6 @@
-"""Daemon restarts: after kill -9 every sandbox that was not deleted is failed/host_restart
-and its processes, mounts and files are gone; after SIGTERM sandboxes were stopped cleanly
-and are deleted/host_restart."""
+"""Daemon restarts: after SIGTERM sandboxes were stopped cleanly and are deleted/host_restart.
+After kill -9 running sandboxes are re-adopted, or failed/host_restart and cleaned up when they
+cannot be (test_api_readopt.py)."""
 import os
 import signal
 import time
@@ -8,7 +8,6 @@ import time
 import pytest
 
 from conftest import new_group
-from hostres import assert_unchanged, snapshot
 from test_api_sandboxes import cgroup_dirs, mounts_under, sandbox_or_skip, sandbox_processes
 
 
@@ -20,47 +19,6 @@ def wait_gone(pids, timeout=10):
             return []
         time.sleep(0.1)
     return alive
-
-
-def test_kill9_recovery(fresh_daemon):
-    d = fresh_daemon()
-    g = new_group(d)
-    sandbox_or_skip(d, g)[0].delete()  # the built-in image is imported: not a leftover
-    host = ("mounts", "cgroups", "loops", "files")  # the processes: sandbox_processes below
-    before = snapshot(d, host)
-    sb, _ = sandbox_or_skip(d, g)
-    sb.put("/tmp/x", b"data")
-    sbdir = os.path.join(d.state_dir, "sandboxes", sb.id)
-    pids = sandbox_processes(sb.id)
-    assert pids and os.path.isdir(sbdir) and cgroup_dirs(sb.id)
-    during = snapshot(d, host)
-    assert [l for l in during["loops"] if sb.id in l], during  # its disk, on a loop device
-    d.stop(sig=signal.SIGKILL)
-    # the sandbox outlives a crashed daemon ...
-    assert any(os.path.exists("/proc/%d" % p) for p in pids)
-    d2 = fresh_daemon(state_dir=d.state_dir)
-    # ... until the next start cleans it up
-    st, r = d2.api("GET", sb.base)
-    assert st == 200 and r["state"] == "failed" and r["reason"] == "host_restart", r
-    assert wait_gone(pids) == []
-    assert sandbox_processes(sb.id) == []
-    assert cgroup_dirs(sb.id) == []
-    assert not mounts_under(sbdir)
-    assert not os.path.exists(sbdir)
-    # and nothing else of it: its loop device is detached, no cgroup, mount or file is left
-    assert_unchanged(d2, before)
-    st, r = d2.api("POST", sb.base + "/exec", {"command": ["true"]})
-    assert st == 409
-    st, l = d2.api("GET", "/v1/sandboxgroups/%s/sandboxes" % g)
-    assert [x["id"] for x in l["sandboxes"]] == [sb.id]
-    # deleting the failed sandbox works; new sandboxes run after recovery
-    st, _ = d2.api("DELETE", sb.base)
-    assert st == 204
-    st, r = d2.api("GET", sb.base)
-    assert r["state"] == "deleted"
-    sb2, _ = sandbox_or_skip(d2, g)
-    assert sb2.exec("echo ok")["stdout"] == "ok\n"
-    sb2.delete()
 
 
 def test_sigterm_stops_sandboxes(fresh_daemon):

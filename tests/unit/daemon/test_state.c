@@ -90,13 +90,39 @@ static void test_env_merge(void **state)
     assert_null(m3[0]);
 }
 
+static void test_env_record(void **state)
+{
+    (void)state;
+    char *env[] = {"A=1", "B=x y", "C=", NULL};
+    cleanup_free char *j = dm_env_encode(env);
+    assert_non_null(j);
+    assert_string_equal(j, "[\"A=1\",\"B=x y\",\"C=\"]");
+    struct al_err err;
+    cleanup_strv char **back = NULL;
+    assert_int_equal(dm_env_decode(j, &back, &err), 0);
+    assert_string_equal(back[0], "A=1");
+    assert_string_equal(back[1], "B=x y");
+    assert_string_equal(back[2], "C=");
+    assert_null(back[3]);
+    cleanup_free char *none = dm_env_encode(NULL);
+    assert_string_equal(none, "[]");
+    cleanup_strv char **empty = NULL;
+    assert_int_equal(dm_env_decode("[]", &empty, &err), 0);
+    assert_null(empty[0]);
+    char **bad = NULL;
+    assert_true(dm_env_decode("{}", &bad, &err) < 0);
+    assert_true(dm_env_decode("[\"NOEQUALS\"]", &bad, &err) < 0);
+    assert_true(dm_env_decode("[1]", &bad, &err) < 0);
+    assert_true(dm_env_decode("[", &bad, &err) < 0);
+    assert_null(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_roundtrip),
-        cmocka_unit_test(test_allowed),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_env_merge),
+        cmocka_unit_test(test_names_roundtrip), cmocka_unit_test(test_allowed),
+        cmocka_unit_test(test_refused),         cmocka_unit_test(test_env_merge),
+        cmocka_unit_test(test_env_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

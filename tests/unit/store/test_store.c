@@ -82,6 +82,31 @@ static void test_migrations(void **state)
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
     sqlite3_close(db);
+    store_free(f->st);
+    f->st = NULL;
+
+    /* a version-1 database (no env / expires_at on sandboxes) is migrated, its rows kept */
+    assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "ALTER TABLE sandboxes DROP COLUMN env; ALTER TABLE sandboxes DROP COLUMN "
+                     "expires_at; INSERT INTO tenants VALUES ('t', 0); INSERT INTO groups VALUES "
+                     "('t', 'g', '{}', 0, 0); INSERT INTO sandboxes(id, tenant, grp, state, image, "
+                     "tier, resources, labels, uid_slot, created_at, updated_at) VALUES "
+                     "('00000000000000000000000000000009', 't', 'g', 'running', 'busybox', 'M', "
+                     "'{}', '{}', 0, 0, 0); UPDATE schema_version SET version = 1",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(p2, &f->st, &err), 0);
+    assert_int_equal(store_schema_version(f->st, &v, &err), 0);
+    assert_int_equal(v, 2);
+    struct store_sandbox old;
+    assert_int_equal(
+        store_sandbox_get(f->st, "t", "g", "00000000000000000000000000000009", &old, &err), 0);
+    assert_string_equal(old.env, "[]");
+    assert_int_equal(old.expires_at, 0);
+    store_sandbox_clear(&old);
 }
 
 static void test_keys(void **state)
@@ -229,7 +254,19 @@ static void test_sandboxes(void **state)
     assert_string_equal(got.state, "creating");
     assert_string_equal(got.image, "busybox");
     assert_int_equal(got.uid_slot, 0);
+    assert_string_equal(got.env, "[]"); /* none given */
+    assert_int_equal(got.expires_at, 0);
     store_sandbox_clear(&got);
+    /* the record a restarted daemon re-adopts from: env and expiry */
+    struct store_sandbox s9 = mk("00000000000000000000000000000009", "a", "g");
+    s9.env = (char *)"[\"A=1\"]";
+    s9.expires_at = 1234567890;
+    assert_int_equal(store_sandbox_insert(f->st, &s9, &slot, &err), 0);
+    assert_int_equal(store_sandbox_get(f->st, "a", "g", s9.id, &got, &err), 0);
+    assert_string_equal(got.env, "[\"A=1\"]");
+    assert_int_equal(got.expires_at, 1234567890);
+    store_sandbox_clear(&got);
+    assert_int_equal(store_sandbox_remove(f->st, s9.id, &err), 0);
     /* another tenant's sandbox is not found */
     assert_int_equal(store_sandbox_get(f->st, "b", "g", s1.id, &got, &err), -ENOENT);
     assert_int_equal(store_sandbox_get(f->st, "a", "other", s1.id, &got, &err), -ENOENT);

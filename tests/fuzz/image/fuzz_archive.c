@@ -25,7 +25,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define ARCHIVE_MAX_INPUT (1u << 20)
+#define ARCHIVE_MAX_INPUT (64u << 10)
 #define ARCHIVE_MAX_PLAIN (8u << 20)
 
 #define CHECK(cond, ...)                                                                           \

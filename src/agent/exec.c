@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/child.h"
+#include "agent/requests.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/json.h"
@@ -81,69 +82,9 @@ static void exec_free(struct agent_exec *e)
     free(e);
 }
 
-/* ---- request decoding ---- */
-
-struct exec_req {
-    char **argv;
-    char **env;
-    const char *cwd;
-    const char *user;
-    int64_t timeout_ms, rows, cols, max_output;
-    bool tty, stdin_open;
-};
-
-static void exec_req_free(struct exec_req *r)
-{
-    al_strv_free(r->argv);
-    al_strv_free(r->env);
-}
-
-static int exec_req_decode(json_t *j, struct exec_req *r, struct al_err *err)
-{
-    int rc;
-    memset(r, 0, sizeof(*r));
-    if (!json_is_object(j))
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "EXEC: payload must be an object");
-    if ((rc = al_json_get_strv(j, "command", true, 4096, 128 << 10, &r->argv, err)) < 0)
-        return rc;
-    if (!r->argv[0] || !r->argv[0][0])
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "EXEC: empty command");
-    json_t *env = json_object_get(j, "env");
-    if (json_is_object(env))
-        rc = al_json_get_env(j, "env", 4096, 128 << 10, &r->env, err);
-    else
-        rc = al_json_get_strv(j, "env", false, 4096, 128 << 10, &r->env, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    for (char **p = r->env; p && *p; p++)
-        if (!agent_env_entry_valid(*p))
-            return al_err_set(err, AL_ERR_INVALID, EINVAL, "EXEC: bad env entry '%.64s'", *p);
-    if ((rc = al_json_get_str(j, "cwd", false, 4096, &r->cwd, err)) < 0 && rc != -ENOENT)
-        return rc;
-    if (r->cwd && (r->cwd[0] != '/' || !al_path_is_sane(r->cwd, 4096)))
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "EXEC: cwd must be an absolute path");
-    if ((rc = al_json_get_str(j, "user", false, 256, &r->user, err)) < 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_int(j, "timeoutMs", false, 0, INT32_MAX, &r->timeout_ms, err)) < 0 &&
-        rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_int(j, "rows", false, 0, 65535, &r->rows, err)) < 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_int(j, "cols", false, 0, 65535, &r->cols, err)) < 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_int(j, "maxOutput", false, 0, INT64_MAX, &r->max_output, err)) < 0 &&
-        rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_bool(j, "tty", false, &r->tty, err)) < 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = al_json_get_bool(j, "stdin", false, &r->stdin_open, err)) < 0 && rc != -ENOENT)
-        return rc;
-    return 0;
-}
-
 /* ---- spawning ---- */
 
-static int build_env(struct agent *a, const struct exec_req *r, const struct agent_user *u,
+static int build_env(struct agent *a, const struct agent_exec_req *r, const struct agent_user *u,
                      char ***ret)
 {
     cleanup_free char *home = NULL, *host = NULL;
@@ -221,12 +162,12 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
 {
     struct al_err err = {0};
     cleanup_json json_t *j = al_json_parse(f->json, f->json_len, 8, &err);
-    struct exec_req r = {0};
+    struct agent_exec_req r = {0};
     cleanup_strv char **envp = NULL;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, master = -1, slave = -1;
     struct agent_exec *e = NULL;
 
-    if (!j || exec_req_decode(j, &r, &err) < 0)
+    if (!j || agent_exec_req_decode(j, &r, &err) < 0)
         goto fail;
     if (f->id == 0 || find_exec(a, f->id)) {
         al_err_set(&err, AL_ERR_CONFLICT, EEXIST, "EXEC: request id %u in use", f->id);
@@ -323,7 +264,7 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     agent_send_json(a, AL_MSG_STARTED, e->id, json_pack("{s:i}", "pid", (int)pid));
     if (exec_err)
         send_exec_failure(a, e, r.argv[0], exec_err);
-    exec_req_free(&r);
+    agent_exec_req_free(&r);
     return;
 
 fail:
@@ -336,7 +277,7 @@ fail:
     close_fd(&master);
     close_fd(&slave);
     free(e);
-    exec_req_free(&r);
+    agent_exec_req_free(&r);
     agent_send_error(a, f->id, &err);
 }
 
@@ -383,28 +324,23 @@ void agent_exec_resize(struct agent *a, const struct al_frame *f)
 {
     struct agent_exec *e = find_exec(a, f->id);
     cleanup_json json_t *j = NULL;
-    int64_t rows = 0, cols = 0;
-    if (!e || !e->tty || get_json(f, &j) < 0)
-        return;
-    if (al_json_get_int(j, "rows", true, 1, 65535, &rows, NULL) < 0 ||
-        al_json_get_int(j, "cols", true, 1, 65535, &cols, NULL) < 0)
+    uint16_t rows, cols;
+    if (!e || !e->tty || get_json(f, &j) < 0 || agent_resize_decode(j, &rows, &cols) < 0)
         return;
     int fd = e->out.fd >= 0 ? e->out.fd : e->in_fd;
     if (fd >= 0)
-        agent_pty_resize(fd, (uint16_t)rows, (uint16_t)cols);
+        agent_pty_resize(fd, rows, cols);
 }
 
 void agent_exec_signal(struct agent *a, const struct al_frame *f)
 {
     struct agent_exec *e = find_exec(a, f->id);
     cleanup_json json_t *j = NULL;
-    int64_t sig = 0;
-    if (!e || e->exited || get_json(f, &j) < 0)
+    int sig;
+    if (!e || e->exited || get_json(f, &j) < 0 || agent_signal_decode(j, &sig) < 0)
         return;
-    if (al_json_get_int(j, "signal", true, 1, _NSIG - 1, &sig, NULL) < 0)
-        return;
-    if (kill(-e->pid, (int)sig) < 0)
-        kill(e->pid, (int)sig);
+    if (kill(-e->pid, sig) < 0)
+        kill(e->pid, sig);
 }
 
 void agent_exec_reaped(struct agent *a, pid_t pid, int status)

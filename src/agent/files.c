@@ -23,12 +23,13 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/requests.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/path.h"
 
-#define PATH_MAX_LEN 4096
+#define PATH_MAX_LEN AGENT_PATH_MAX
 #define LIST_MAX_ENTRIES 10000
 #define LIST_MAX_JSON (900u << 10)
 
@@ -218,12 +219,8 @@ void agent_file_abort_all(struct agent *a)
 
 /* ---- ops ---- */
 
-static void op_read(struct agent *a, uint32_t id, const char *path, json_t *j)
+static void op_read(struct agent *a, uint32_t id, const char *path, uint64_t limit)
 {
-    int64_t limit = 0;
-    int rc = al_json_get_int(j, "maxBytes", false, 0, INT64_MAX, &limit, NULL);
-    if (rc < 0 && rc != -ENOENT)
-        return result_msg(a, id, EINVAL, "read: bad maxBytes");
     cleanup_close int fd =
         al_open_in_root(a->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, false);
     if (fd < 0)
@@ -233,14 +230,14 @@ static void op_read(struct agent *a, uint32_t id, const char *path, json_t *j)
         return result_error(a, id, errno, "read", path);
     if (!S_ISREG(st.st_mode))
         return result_error(a, id, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "read", path);
-    if (limit && (uint64_t)st.st_size > (uint64_t)limit)
+    if (limit && (uint64_t)st.st_size > limit)
         return result_msg(a, id, EFBIG, "read: file larger than maxBytes");
     al_fd_nonblock(fd, false);
     struct agent_fjob *job = job_new(a, id);
     if (!job)
         return result_msg(a, id, EAGAIN, "read: too many file operations in flight");
     job->fd = TAKE_FD(fd);
-    job->limit = (uint64_t)limit;
+    job->limit = limit;
 }
 
 static int write_chunk(struct agent_fjob *job, const void *data, size_t len)
@@ -275,14 +272,9 @@ static void write_finish(struct agent *a, struct agent_fjob *job)
     job_free(a, job, false);
 }
 
-static void op_write(struct agent *a, const struct al_frame *f, const char *path, json_t *j)
+static void op_write(struct agent *a, const struct al_frame *f, const char *path, mode_t mode,
+                     bool append)
 {
-    int64_t mode = 0644;
-    bool append = false;
-    if (al_json_get_int(j, "mode", false, 0, 07777, &mode, NULL) < 0 && json_object_get(j, "mode"))
-        return result_msg(a, f->id, EINVAL, "write: bad mode");
-    if (al_json_get_bool(j, "append", false, &append, NULL) < 0 && json_object_get(j, "append"))
-        return result_msg(a, f->id, EINVAL, "write: bad append");
     char name[256];
     cleanup_close int dfd = al_open_parent_in_root(a->root_fd, path, name, sizeof(name));
     if (dfd < 0)
@@ -302,11 +294,11 @@ static void op_write(struct agent *a, const struct al_frame *f, const char *path
     if (!job)
         return result_msg(a, f->id, EAGAIN, "write: too many file operations in flight");
     job->is_write = true;
-    job->mode = (mode_t)mode;
+    job->mode = mode;
     memcpy(job->name, name, sizeof(name));
     if (append) {
         int fl = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
-        job->fd = openat_cloexec(dfd, name, fl, (mode_t)mode);
+        job->fd = openat_cloexec(dfd, name, fl, mode);
         if (job->fd >= 0 && (fstat(job->fd, &st) < 0 || !S_ISREG(st.st_mode))) {
             close(job->fd);
             job->fd = -1;
@@ -487,17 +479,11 @@ static int mkdir_one(struct agent *a, const char *path, mode_t mode, bool exist_
     return 0;
 }
 
-static void op_mkdir(struct agent *a, uint32_t id, const char *path, json_t *j)
+static void op_mkdir(struct agent *a, uint32_t id, const char *path, mode_t mode, bool parents)
 {
-    int64_t mode = 0755;
-    bool parents = false;
-    if (al_json_get_int(j, "mode", false, 0, 07777, &mode, NULL) < 0 && json_object_get(j, "mode"))
-        return result_msg(a, id, EINVAL, "mkdir: bad mode");
-    if (al_json_get_bool(j, "parents", false, &parents, NULL) < 0 && json_object_get(j, "parents"))
-        return result_msg(a, id, EINVAL, "mkdir: bad parents");
     int rc;
     if (!parents) {
-        rc = mkdir_one(a, path, (mode_t)mode, false);
+        rc = mkdir_one(a, path, mode, false);
     } else {
         char buf[PATH_MAX_LEN + 1];
         size_t len = strlen(path);
@@ -514,7 +500,7 @@ static void op_mkdir(struct agent *a, uint32_t id, const char *path, json_t *j)
             if (strcmp(comp, "..") == 0)
                 rc = -EINVAL;
             else if (*comp && strcmp(comp, ".") != 0)
-                rc = mkdir_one(a, buf, (mode_t)mode, true);
+                rc = mkdir_one(a, buf, mode, true);
             buf[i] = saved;
         }
     }
@@ -538,12 +524,8 @@ static bool is_mount_point(int dfd, const char *name, const struct stat *st)
     return false;
 }
 
-static void op_remove(struct agent *a, uint32_t id, const char *path, json_t *j)
+static void op_remove(struct agent *a, uint32_t id, const char *path, bool recursive)
 {
-    bool recursive = false;
-    if (al_json_get_bool(j, "recursive", false, &recursive, NULL) < 0 &&
-        json_object_get(j, "recursive"))
-        return result_msg(a, id, EINVAL, "remove: bad recursive");
     char name[256];
     cleanup_close int dfd = al_open_parent_in_root(a->root_fd, path, name, sizeof(name));
     if (dfd < 0)
@@ -569,32 +551,38 @@ void agent_file_request(struct agent *a, const struct al_frame *f)
 {
     struct al_err err = {0};
     cleanup_json json_t *j = al_json_parse(f->json, f->json_len, 4, &err);
-    const char *op = NULL, *path = NULL;
-    if (!j || !json_is_object(j))
-        return result_msg(a, f->id, EINVAL, j ? "FILE: payload must be an object" : err.msg);
-    if (al_json_get_str(j, "op", true, 16, &op, &err) < 0 ||
-        al_json_get_str(j, "path", true, PATH_MAX_LEN, &path, &err) < 0)
+    struct agent_file_req r;
+    if (!j || agent_file_req_decode(j, &r, &err) < 0)
         return result_msg(a, f->id, EINVAL, err.msg);
-    if (!al_path_is_sane(path, PATH_MAX_LEN))
-        return result_msg(a, f->id, EINVAL, "FILE: bad path");
     if (job_find(a, f->id))
         return result_msg(a, f->id, EEXIST, "FILE: request id in use");
+    if (agent_file_opts_decode(j, &r, &err) < 0)
+        return result_msg(a, f->id, EINVAL, err.msg);
 
     struct fs_ident save;
     fs_enter(a, &save);
-    if (strcmp(op, "read") == 0)
-        op_read(a, f->id, path, j);
-    else if (strcmp(op, "write") == 0)
-        op_write(a, f, path, j);
-    else if (strcmp(op, "list") == 0)
-        op_list(a, f->id, path);
-    else if (strcmp(op, "stat") == 0)
-        op_stat(a, f->id, path);
-    else if (strcmp(op, "mkdir") == 0)
-        op_mkdir(a, f->id, path, j);
-    else if (strcmp(op, "remove") == 0)
-        op_remove(a, f->id, path, j);
-    else
+    switch (r.op) {
+    case AGENT_FILE_READ:
+        op_read(a, f->id, r.path, r.max_bytes);
+        break;
+    case AGENT_FILE_WRITE:
+        op_write(a, f, r.path, r.mode, r.append);
+        break;
+    case AGENT_FILE_LIST:
+        op_list(a, f->id, r.path);
+        break;
+    case AGENT_FILE_STAT:
+        op_stat(a, f->id, r.path);
+        break;
+    case AGENT_FILE_MKDIR:
+        op_mkdir(a, f->id, r.path, r.mode, r.parents);
+        break;
+    case AGENT_FILE_REMOVE:
+        op_remove(a, f->id, r.path, r.recursive);
+        break;
+    default:
         result_msg(a, f->id, EINVAL, "FILE: unknown op");
+        break;
+    }
     fs_leave(a, &save);
 }

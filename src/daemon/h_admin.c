@@ -75,23 +75,13 @@ int dm_h_key_create(void *ud, struct api_request *req, struct api_response *resp
     cleanup_json json_t *j = api_body_json(req, err);
     if (!j)
         return -err->code;
-    static const char *const keys[] = {"tenant", "admin", NULL};
-    int rc = al_json_check_keys(j, keys, "key request", err);
+    struct policy_key_create kc;
+    int rc = policy_key_create_decode(j, &kc, err);
     if (rc < 0)
-        return rc;
-    const char *tenant;
-    bool admin = false;
-    if ((rc = al_json_get_str(j, "tenant", true, 63, &tenant, err)) < 0)
-        return rc;
-    if (!al_name_valid(tenant))
-        return al_err_set(err, AL_ERR_INVALID, EINVAL,
-                          "field 'tenant' must match [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
-    rc = al_json_get_bool(j, "admin", false, &admin, err);
-    if (rc < 0 && rc != -ENOENT)
         return rc;
     struct store_key k;
     char secret[STORE_KEY_LEN + 1];
-    if ((rc = store_key_create(d->store, tenant, admin, &k, secret, err)) < 0)
+    if ((rc = store_key_create(d->store, kc.tenant, kc.admin, &k, secret, err)) < 0)
         return rc;
     char ts[32];
     dm_rfc3339(k.created_at, ts);

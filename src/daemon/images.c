@@ -301,18 +301,6 @@ static void *pull_thread(void *arg)
     return NULL;
 }
 
-static int dup_opt(json_t *o, const char *key, size_t max, char **ret, struct al_err *err)
-{
-    const char *s;
-    int rc = al_json_get_str(o, key, false, max, &s, err);
-    if (rc == -ENOENT)
-        return 0;
-    if (rc < 0)
-        return rc;
-    *ret = strdup(s);
-    return *ret ? 0 : oom(err);
-}
-
 int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp,
                     struct al_err *err)
 {
@@ -320,41 +308,29 @@ int dm_h_image_pull(void *ud, struct api_request *req, struct api_response *resp
     cleanup_json json_t *o = api_body_json(req, err);
     if (!o)
         return -err->code;
-    static const char *const keys[] = {"ref",    "name",   "username", "password",
-                                       "caFile", "stream", NULL};
-    int rc = al_json_check_keys(o, keys, "pull request", err);
-    if (rc < 0)
+    struct policy_image_pull p;
+    int rc = policy_image_pull_decode(o, &p, err);
+    if (rc >= 0)
+        rc = policy_image_pull_validate(&p, err);
+    if (rc >= 0 && p.ca_file && !req->who.admin)
+        rc = al_err_set(err, AL_ERR_PERMISSION, EPERM, "'caFile' needs an admin key");
+    if (rc >= 0 && !p.name && !(p.name = strdup(p.ref)))
+        rc = oom(err);
+    struct pull_job *j = NULL;
+    if (rc >= 0 && !(j = calloc(1, sizeof(*j))))
+        rc = oom(err);
+    if (rc < 0) {
+        policy_image_pull_free(&p);
         return rc;
-    struct pull_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return oom(err);
+    }
     j->d = d;
     snprintf(j->tenant, sizeof(j->tenant), "%s", req->who.tenant);
-    bool stream = false;
-    if ((rc = al_json_get_str(o, "ref", true, POLICY_IMAGE_MAX, (const char **)&j->ref, err)) < 0 ||
-        !(j->ref = strdup(j->ref)) ||
-        (rc = dup_opt(o, "name", POLICY_IMAGE_MAX, &j->name, err)) < 0 ||
-        (rc = dup_opt(o, "username", 256, &j->username, err)) < 0 ||
-        (rc = dup_opt(o, "password", 4096, &j->password, err)) < 0 ||
-        (rc = dup_opt(o, "caFile", PATH_MAX, &j->ca_file, err)) < 0 ||
-        ((rc = al_json_get_bool(o, "stream", false, &stream, err)) < 0 && rc != -ENOENT)) {
-        if (rc >= 0)
-            rc = oom(err);
-        pull_job_free(j);
-        return rc;
-    }
-    if (!policy_image_ref_valid(j->ref) || (j->name && !policy_image_ref_valid(j->name))) {
-        pull_job_free(j);
-        return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'ref' or 'name': bad reference");
-    }
-    if (j->ca_file && !req->who.admin) {
-        pull_job_free(j);
-        return al_err_set(err, AL_ERR_PERMISSION, EPERM, "'caFile' needs an admin key");
-    }
-    if (!j->name && !(j->name = strdup(j->ref))) {
-        pull_job_free(j);
-        return oom(err);
-    }
+    j->ref = TAKE_PTR(p.ref);
+    j->name = TAKE_PTR(p.name);
+    j->username = TAKE_PTR(p.username);
+    j->password = TAKE_PTR(p.password);
+    j->ca_file = TAKE_PTR(p.ca_file);
+    bool stream = p.stream;
     if (!stream) {
         rc = do_pull(j, err);
         char name[POLICY_IMAGE_MAX + 1];
@@ -411,18 +387,16 @@ int dm_h_image_import(void *ud, struct api_request *req, struct api_response *re
         cleanup_json json_t *o = api_body_json(req, err);
         if (!o)
             return -err->code;
-        static const char *const keys[] = {"path", "name", NULL};
-        const char *p, *n;
-        if ((rc = al_json_check_keys(o, keys, "import request", err)) < 0 ||
-            (rc = al_json_get_str(o, "path", true, PATH_MAX, &p, err)) < 0 ||
-            (rc = al_json_get_str(o, "name", true, POLICY_IMAGE_MAX, &n, err)) < 0)
+        struct policy_image_import im;
+        rc = policy_image_import_decode(o, &im, err);
+        if (rc >= 0)
+            rc = policy_image_import_validate(&im, err);
+        if (rc < 0) {
+            policy_image_import_free(&im);
             return rc;
-        if (p[0] != '/')
-            return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'path' must be absolute");
-        host_path = strdup(p);
-        json_name = strdup(n);
-        if (!host_path || !json_name)
-            return oom(err);
+        }
+        host_path = TAKE_PTR(im.path);
+        json_name = TAKE_PTR(im.name);
         name = json_name;
     }
     if (!name || !policy_image_ref_valid(name))

@@ -192,6 +192,39 @@ void img_blob_w_free(struct img_blob_w *w); /* aborts (deletes the temp file) un
  * the writer's temp file) into place under expected. */
 int img_blob_w_hash_fd(struct img_blob_w *w, int fd, const char *expected);
 int img_blob_w_commit_link(struct img_blob_w *w, int fd, const char *expected);
+
+/* ---- archive import (import.c) ---- */
+struct img_afile { /* a regular file or symlink of an archive */
+    char *name;    /* normalised ("./a//b" -> "a/b") */
+    char *link;    /* symlink entries: normalised target, else NULL */
+    char digest[AL_DIGEST_LEN];
+    uint64_t size;
+};
+struct img_archive {
+    struct img_afile *files;
+    size_t n;
+    char *index, *layout, *manifest; /* index.json, oci-layout, manifest.json (NUL-terminated) */
+    size_t index_len, manifest_len;
+};
+/* One streaming pass over an oci-archive / docker-archive tar stream: blobs/sha256/<hex>
+ * entries go into the store verified against their name, other regular files into the store
+ * under their computed digest, symlinks are remembered, the small documents kept.  Clear a
+ * (zeroed before the call) with img_archive_clear() whatever the result. */
+int img_archive_scan(struct img_store *st, struct img_rd *rd, struct img_archive *a,
+                     struct al_err *err);
+void img_archive_clear(struct img_archive *a);
+/* docker save's manifest.json ([{"Config":"<file>","RepoTags":["n:t"],"Layers":[...]}]): the
+ * entry tagged `tag` (NULL or "" = the first), its config and layers resolved to files of the
+ * archive (through its symlinks).  ret->layers: borrowed pointers into a, in an array the
+ * caller frees. */
+struct img_docker_image {
+    const struct img_afile *config;
+    const struct img_afile **layers;
+    size_t n_layers;
+};
+int img_docker_manifest_decode(const struct img_archive *a, const char *tag,
+                               struct img_docker_image *ret, struct al_err *err);
+
 /* img_import with trusted = true: a layout on the store's filesystem has its verified blobs
  * hardlinked instead of copied (the built-in cache). */
 int img_import_ex(struct img_store *st, const char *path, const char *tag, bool trusted,

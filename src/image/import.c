@@ -221,21 +221,7 @@ static int import_layout(struct img_store *st, int dfd, const char *tag, bool li
 
 /* ---- archives ---- */
 
-struct afile {
-    char *name;
-    char *link; /* symlink entries: normalised target */
-    char digest[AL_DIGEST_LEN];
-    uint64_t size;
-};
-
-struct archive {
-    struct afile *files;
-    size_t n;
-    char *index, *layout, *manifest;
-    size_t index_len, manifest_len;
-};
-
-static void archive_free(struct archive *a)
+void img_archive_clear(struct img_archive *a)
 {
     for (size_t i = 0; i < a->n; i++) {
         free(a->files[i].name);
@@ -245,6 +231,7 @@ static void archive_free(struct archive *a)
     free(a->index);
     free(a->layout);
     free(a->manifest);
+    memset(a, 0, sizeof(*a));
 }
 
 /* "./a//b" -> "a/b"; NULL for names with ".." (never resolved) */
@@ -302,8 +289,8 @@ static int slurp(struct img_tar *t, uint64_t size, char **ret, size_t *ret_len, 
     return 0;
 }
 
-static int scan_archive(struct img_store *st, struct img_rd *rd, struct archive *a,
-                        struct al_err *err)
+int img_archive_scan(struct img_store *st, struct img_rd *rd, struct img_archive *a,
+                     struct al_err *err)
 {
     struct img_tar *t;
     if (img_tar_new(rd, MAX_ARCHIVE_FILES * 4, &t) < 0)
@@ -346,7 +333,7 @@ static int scan_archive(struct img_store *st, struct img_rd *rd, struct archive 
                 break;
             }
             a->files = nf;
-            struct afile *f = &a->files[a->n];
+            struct img_afile *f = &a->files[a->n];
             memset(f, 0, sizeof(*f));
             if (e.type == IMG_TAR_SYMLINK) {
                 /* docker save links duplicate layers: "<id>/layer.tar -> ../<id2>/layer.tar" */
@@ -413,7 +400,7 @@ static int scan_archive(struct img_store *st, struct img_rd *rd, struct archive 
     return rc < 0 ? rc : 0;
 }
 
-static const struct afile *afile_find(const struct archive *a, const char *name, int depth)
+static const struct img_afile *afile_find(const struct img_archive *a, const char *name, int depth)
 {
     cleanup_free char *n = norm_name(name);
     if (!n || depth > 8)
@@ -439,9 +426,8 @@ static const char *layer_mt(struct img_store *st, const char *digest)
     }
 }
 
-/* docker save: [{"Config":"<file>","RepoTags":["n:t"],"Layers":["<file>",...]}] */
-static int import_docker(struct img_store *st, const struct archive *a, const char *tag,
-                         char ret[AL_DIGEST_LEN], struct al_err *err)
+int img_docker_manifest_decode(const struct img_archive *a, const char *tag,
+                               struct img_docker_image *ret, struct al_err *err)
 {
     cleanup_json json_t *j = al_json_parse(a->manifest, a->manifest_len, 8, err);
     if (!j)
@@ -482,11 +468,38 @@ static int import_docker(struct img_store *st, const struct archive *a, const ch
     rc = al_json_get_strv(pick, "Layers", true, IMG_MAX_LAYERS, 4096, &layers, err);
     if (rc < 0)
         return al_err_wrap(err, "manifest.json");
-    const struct afile *cf = afile_find(a, cfgname, 0);
+    const struct img_afile *cf = afile_find(a, cfgname, 0);
     if (!cf)
         return al_err_set(err, AL_ERR_INVALID, ENOENT, "archive lacks config %.200s", cfgname);
     if (cf->size > IMG_MAX_CONFIG)
         return al_err_set(err, AL_ERR_TOO_LARGE, EFBIG, "image config too large");
+    size_t n = 0;
+    while (layers[n])
+        n++;
+    cleanup_free const struct img_afile **lv = calloc(n + 1, sizeof(*lv));
+    if (!lv)
+        return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        lv[i] = afile_find(a, layers[i], 0);
+        if (!lv[i])
+            return al_err_set(err, AL_ERR_INVALID, ENOENT, "archive lacks layer %.200s", layers[i]);
+    }
+    ret->config = cf;
+    ret->layers = TAKE_PTR(lv);
+    ret->n_layers = n;
+    return 0;
+}
+
+/* docker save: an OCI manifest synthesised from manifest.json, put in the store. */
+static int import_docker(struct img_store *st, const struct img_archive *a, const char *tag,
+                         char ret[AL_DIGEST_LEN], struct al_err *err)
+{
+    struct img_docker_image di;
+    int rc = img_docker_manifest_decode(a, tag, &di, err);
+    if (rc < 0)
+        return rc;
+    cleanup_free const struct img_afile **layers = di.layers;
+    const struct img_afile *cf = di.config;
     cleanup_json json_t *m =
         json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2, "mediaType",
                   "application/vnd.oci.image.manifest.v1+json", "config", "mediaType",
@@ -495,10 +508,8 @@ static int import_docker(struct img_store *st, const struct archive *a, const ch
     if (!m)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     json_t *arr = json_object_get(m, "layers");
-    for (char **l = layers; *l; l++) {
-        const struct afile *lf = afile_find(a, *l, 0);
-        if (!lf)
-            return al_err_set(err, AL_ERR_INVALID, ENOENT, "archive lacks layer %.200s", *l);
+    for (size_t i = 0; i < di.n_layers; i++) {
+        const struct img_afile *lf = layers[i];
         if (json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "mediaType",
                                                  layer_mt(st, lf->digest), "digest", lf->digest,
                                                  "size", (json_int_t)lf->size)) < 0)
@@ -523,8 +534,8 @@ static int import_archive(struct img_store *st, int fd, const char *tag, char re
                             &dc, &plain);
     if (rc < 0)
         return al_err_sys(err, AL_ERR_INTERNAL, -rc, "decompressor");
-    struct archive a = {0};
-    rc = scan_archive(st, &plain, &a, err);
+    struct img_archive a = {0};
+    rc = img_archive_scan(st, &plain, &a, err);
     img_decomp_free(dc);
     if (rc == 0) {
         if (a.index) {
@@ -538,7 +549,7 @@ static int import_archive(struct img_store *st, int fd, const char *tag, char re
                             "manifest.json)");
         }
     }
-    archive_free(&a);
+    img_archive_clear(&a);
     return rc;
 }
 

@@ -123,6 +123,38 @@ int policy_exec_validate(const struct policy_exec *e, struct al_err *err);
 json_t *policy_exec_encode(const struct policy_exec *e);
 void policy_exec_free(struct policy_exec *e);
 
+/* POST /v1/images/pull */
+struct policy_image_pull {
+    char *ref;
+    char *name;                          /* NULL: not given (the daemon names it ref) */
+    char *username, *password, *ca_file; /* NULL: not given */
+    bool stream;
+};
+int policy_image_pull_decode(json_t *j, struct policy_image_pull *ret, struct al_err *err);
+/* ref and name must be image references.  (caFile needs an admin key: the daemon checks.) */
+int policy_image_pull_validate(const struct policy_image_pull *p, struct al_err *err);
+/* The request as the CLI sends it, password included: never log it.  NULL on ENOMEM. */
+json_t *policy_image_pull_encode(const struct policy_image_pull *p);
+void policy_image_pull_free(struct policy_image_pull *p); /* wipes the password */
+
+/* POST /v1/images/import with a JSON body (an admin's host path) */
+struct policy_image_import {
+    char *path;
+    char *name; /* checked as an image name by the daemon, like the query's */
+};
+int policy_image_import_decode(json_t *j, struct policy_image_import *ret, struct al_err *err);
+int policy_image_import_validate(const struct policy_image_import *i, struct al_err *err);
+json_t *policy_image_import_encode(const struct policy_image_import *i);
+void policy_image_import_free(struct policy_image_import *i);
+
+/* POST /v1/keys.  Decoding checks the tenant name too: nothing is left to validate. */
+struct policy_key_create {
+    char tenant[64];
+    bool admin;
+};
+int policy_key_create_decode(json_t *j, struct policy_key_create *ret, struct al_err *err);
+json_t *policy_key_create_encode(const struct policy_key_create *k);
+
 /* Query parameters of the files endpoints: path, mode, append, parents, recursive. */
 struct policy_file_query {
     char path[POLICY_PATH_MAX + 1];

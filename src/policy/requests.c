@@ -1,8 +1,10 @@
 /* Request objects: sandbox create, exec, file query, label filters. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/ids.h"
 #include "common/json.h"
 #include "common/path.h"
 #include "policy/policy.h"
@@ -208,6 +210,141 @@ void policy_exec_free(struct policy_exec *e)
     free(e->user);
     free(e->stdin_data);
     memset(e, 0, sizeof(*e));
+}
+
+/* ---- image pull, image import, key create ---- */
+
+/* An optional string field, copied: 0 (*ret NULL when absent), or an error. */
+static int dup_opt(json_t *j, const char *key, size_t max, char **ret, struct al_err *err)
+{
+    const char *s;
+    int rc = al_json_get_str(j, key, false, max, &s, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    return policy_dup(s, ret, err);
+}
+
+int policy_image_pull_decode(json_t *j, struct policy_image_pull *p, struct al_err *err)
+{
+    static const char *const keys[] = {"ref",    "name",   "username", "password",
+                                       "caFile", "stream", NULL};
+    memset(p, 0, sizeof(*p));
+    int rc = al_json_check_keys(j, keys, "pull request", err);
+    if (rc < 0)
+        return rc;
+    const char *s;
+    if ((rc = al_json_get_str(j, "ref", true, POLICY_IMAGE_MAX, &s, err)) < 0 ||
+        (rc = policy_dup(s, &p->ref, err)) < 0 ||
+        (rc = dup_opt(j, "name", POLICY_IMAGE_MAX, &p->name, err)) < 0 ||
+        (rc = dup_opt(j, "username", 256, &p->username, err)) < 0 ||
+        (rc = dup_opt(j, "password", 4096, &p->password, err)) < 0 ||
+        (rc = dup_opt(j, "caFile", PATH_MAX, &p->ca_file, err)) < 0)
+        return rc;
+    rc = al_json_get_bool(j, "stream", false, &p->stream, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    return 0;
+}
+
+int policy_image_pull_validate(const struct policy_image_pull *p, struct al_err *err)
+{
+    if (!policy_image_ref_valid(p->ref) || (p->name && !policy_image_ref_valid(p->name)))
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'ref' or 'name': bad reference");
+    return 0;
+}
+
+static void set_opt_str(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+json_t *policy_image_pull_encode(const struct policy_image_pull *p)
+{
+    json_t *o = json_pack("{s:s,s:b}", "ref", p->ref, "stream", p->stream);
+    if (!o)
+        return NULL;
+    set_opt_str(o, "name", p->name);
+    set_opt_str(o, "username", p->username);
+    set_opt_str(o, "password", p->password);
+    set_opt_str(o, "caFile", p->ca_file);
+    return o;
+}
+
+void policy_image_pull_free(struct policy_image_pull *p)
+{
+    if (!p)
+        return;
+    if (p->password)
+        explicit_bzero(p->password, strlen(p->password));
+    free(p->ref);
+    free(p->name);
+    free(p->username);
+    free(p->password);
+    free(p->ca_file);
+    memset(p, 0, sizeof(*p));
+}
+
+int policy_image_import_decode(json_t *j, struct policy_image_import *i, struct al_err *err)
+{
+    static const char *const keys[] = {"path", "name", NULL};
+    memset(i, 0, sizeof(*i));
+    const char *p, *n;
+    int rc;
+    if ((rc = al_json_check_keys(j, keys, "import request", err)) < 0 ||
+        (rc = al_json_get_str(j, "path", true, PATH_MAX, &p, err)) < 0 ||
+        (rc = al_json_get_str(j, "name", true, POLICY_IMAGE_MAX, &n, err)) < 0 ||
+        (rc = policy_dup(p, &i->path, err)) < 0 || (rc = policy_dup(n, &i->name, err)) < 0)
+        return rc;
+    return 0;
+}
+
+int policy_image_import_validate(const struct policy_image_import *i, struct al_err *err)
+{
+    if (i->path[0] != '/')
+        return al_err_set(err, AL_ERR_INVALID, EINVAL, "field 'path' must be absolute");
+    return 0;
+}
+
+json_t *policy_image_import_encode(const struct policy_image_import *i)
+{
+    return json_pack("{s:s,s:s}", "path", i->path, "name", i->name);
+}
+
+void policy_image_import_free(struct policy_image_import *i)
+{
+    if (!i)
+        return;
+    free(i->path);
+    free(i->name);
+    memset(i, 0, sizeof(*i));
+}
+
+int policy_key_create_decode(json_t *j, struct policy_key_create *k, struct al_err *err)
+{
+    static const char *const keys[] = {"tenant", "admin", NULL};
+    memset(k, 0, sizeof(*k));
+    int rc = al_json_check_keys(j, keys, "key request", err);
+    if (rc < 0)
+        return rc;
+    const char *tenant;
+    if ((rc = al_json_get_str(j, "tenant", true, sizeof(k->tenant) - 1, &tenant, err)) < 0)
+        return rc;
+    if (!al_name_valid(tenant))
+        return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                          "field 'tenant' must match [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
+    memcpy(k->tenant, tenant, strlen(tenant) + 1);
+    rc = al_json_get_bool(j, "admin", false, &k->admin, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    return 0;
+}
+
+json_t *policy_key_create_encode(const struct policy_key_create *k)
+{
+    return json_pack("{s:s,s:b}", "tenant", k->tenant, "admin", k->admin);
 }
 
 /* ---- file query ---- */

@@ -205,12 +205,128 @@ static void test_label_filter(void **state)
     assert_false(policy_labels_match(l, &f[1], 1));
 }
 
+static int pull_check(const char *text, struct policy_image_pull *p, struct al_err *err)
+{
+    cleanup_json json_t *j = parse(text);
+    al_err_clear(err);
+    int rc = policy_image_pull_decode(j, p, err);
+    if (rc == 0)
+        rc = policy_image_pull_validate(p, err);
+    return rc;
+}
+
+static void test_image_pull(void **state)
+{
+    struct policy_image_pull p;
+    struct al_err err;
+    assert_int_equal(pull_check("{\"ref\":\"127.0.0.1:5000/r:t\",\"name\":\"mine\","
+                                "\"username\":\"u\",\"password\":\"pw\",\"caFile\":\"/ca.pem\","
+                                "\"stream\":true}",
+                                &p, &err),
+                     0);
+    assert_string_equal(p.ref, "127.0.0.1:5000/r:t");
+    assert_string_equal(p.name, "mine");
+    assert_string_equal(p.username, "u");
+    assert_string_equal(p.password, "pw");
+    assert_string_equal(p.ca_file, "/ca.pem");
+    assert_true(p.stream);
+    cleanup_json json_t *enc = policy_image_pull_encode(&p);
+    cleanup_free char *text = al_json_dump(enc);
+    policy_image_pull_free(&p);
+    assert_int_equal(pull_check(text, &p, &err), 0); /* round trip */
+    assert_string_equal(p.password, "pw");
+    policy_image_pull_free(&p);
+    assert_null(p.password);
+
+    assert_int_equal(pull_check("{\"ref\":\"busybox\",\"name\":null}", &p, &err), 0);
+    assert_null(p.name);
+    assert_null(p.ca_file);
+    assert_false(p.stream);
+    policy_image_pull_free(&p);
+
+    static const char *const bad[][2] = {
+        {"{}", "missing field 'ref'"},
+        {"{\"ref\":\"busybox\",\"tag\":\"x\"}", "unknown field 'tag'"},
+        {"{\"ref\":7}", "'ref' must be a string"},
+        {"{\"ref\":\"bad ref\"}", "bad reference"},
+        {"{\"ref\":\"busybox\",\"name\":\"a b\"}", "bad reference"},
+        {"{\"ref\":\"busybox\",\"stream\":\"yes\"}", "stream"},
+        {"{\"ref\":\"busybox\",\"caFile\":1}", "caFile"},
+        {"[\"busybox\"]", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < AL_ARRAY_SIZE(bad); i++) {
+        int rc = pull_check(bad[i][0], &p, &err);
+        policy_image_pull_free(&p);
+        if (rc == 0 || err.kind != AL_ERR_INVALID || !strstr(err.msg, bad[i][1]))
+            fail_msg("%s: rc %d, '%s' (wanted '%s')", bad[i][0], rc, err.msg, bad[i][1]);
+    }
+}
+
+static void test_image_import(void **state)
+{
+    struct policy_image_import im;
+    struct al_err err;
+    cleanup_json json_t *j = parse("{\"path\":\"/srv/img.tar\",\"name\":\"img\"}");
+    assert_int_equal(policy_image_import_decode(j, &im, &err), 0);
+    assert_int_equal(policy_image_import_validate(&im, &err), 0);
+    assert_string_equal(im.path, "/srv/img.tar");
+    assert_string_equal(im.name, "img");
+    policy_image_import_free(&im);
+    static const char *const bad[][2] = {
+        {"{\"path\":\"/a\"}", "missing field 'name'"},
+        {"{\"name\":\"a\"}", "missing field 'path'"},
+        {"{\"path\":\"rel/a\",\"name\":\"a\"}", "must be absolute"},
+        {"{\"path\":\"/a\",\"name\":\"a\",\"x\":1}", "unknown field 'x'"},
+    };
+    for (size_t i = 0; i < AL_ARRAY_SIZE(bad); i++) {
+        cleanup_json json_t *b = parse(bad[i][0]);
+        int rc = policy_image_import_decode(b, &im, &err);
+        if (rc == 0)
+            rc = policy_image_import_validate(&im, &err);
+        policy_image_import_free(&im);
+        if (rc == 0 || err.kind != AL_ERR_INVALID || !strstr(err.msg, bad[i][1]))
+            fail_msg("%s: rc %d, '%s' (wanted '%s')", bad[i][0], rc, err.msg, bad[i][1]);
+    }
+}
+
+static void test_key_create(void **state)
+{
+    struct policy_key_create k;
+    struct al_err err;
+    cleanup_json json_t *j = parse("{\"tenant\":\"team-a\",\"admin\":true}");
+    assert_int_equal(policy_key_create_decode(j, &k, &err), 0);
+    assert_string_equal(k.tenant, "team-a");
+    assert_true(k.admin);
+    cleanup_json json_t *enc = policy_key_create_encode(&k);
+    assert_int_equal(policy_key_create_decode(enc, &k, &err), 0);
+    assert_string_equal(k.tenant, "team-a");
+    static const char *const bad[][2] = {
+        {"{}", "missing field 'tenant'"},
+        {"{\"tenant\":\"Team\"}", "must match"},
+        {"{\"tenant\":\"-a\"}", "must match"},
+        {"{\"tenant\":\"a\",\"admin\":1}", "admin"},
+        {"{\"tenant\":\"a\",\"role\":\"x\"}", "unknown field 'role'"},
+    };
+    for (size_t i = 0; i < AL_ARRAY_SIZE(bad); i++) {
+        cleanup_json json_t *b = parse(bad[i][0]);
+        int rc = policy_key_create_decode(b, &k, &err);
+        if (rc == 0 || err.kind != AL_ERR_INVALID || !strstr(err.msg, bad[i][1]))
+            fail_msg("%s: rc %d, '%s' (wanted '%s')", bad[i][0], rc, err.msg, bad[i][1]);
+    }
+    /* 64 characters: one past the limit */
+    cleanup_json json_t *longj =
+        parse("{\"tenant\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
+    assert_true(policy_key_create_decode(longj, &k, &err) < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_full),  cmocka_unit_test(test_exec_defaults),
         cmocka_unit_test(test_exec_bad),   cmocka_unit_test(test_sandbox_create),
         cmocka_unit_test(test_file_query), cmocka_unit_test(test_label_filter),
+        cmocka_unit_test(test_image_pull), cmocka_unit_test(test_image_import),
+        cmocka_unit_test(test_key_create),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

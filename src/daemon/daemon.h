@@ -20,6 +20,9 @@
 #define DM_ID_LEN 33
 
 /* A live sandbox the manager holds (creating, running, deleting). */
+/* airlockd's scheduling priority (sandboxes run at 0) */
+#define DM_NICE (-10)
+
 struct dm_sandbox {
     char id[DM_ID_LEN];
     char tenant[64];

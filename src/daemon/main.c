@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -323,6 +324,12 @@ int main(int argc, char **argv)
     umask(0022);
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
         log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    /* The control plane outranks the sandboxes: a host full of busy sandboxes must not delay
+     * API requests.  Set before any thread exists (each inherits it); every sandbox's setup
+     * child goes back to nice 0 (runtime/spawn.c), so no sandbox process runs with it. */
+    if (setpriority(PRIO_PROCESS, 0, DM_NICE) < 0)
+        log_warn("setpriority(%d): %s: API latency will suffer when sandboxes load the CPUs",
+                 DM_NICE, strerror(errno));
 
     static struct daemon d;
     d.pull_stall_timeout_s = o.pull_stall_timeout_s;

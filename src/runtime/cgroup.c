@@ -290,6 +290,18 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
     return 0;
 }
 
+unsigned rt_cg_cpu_weight(uint32_t cpu_millis)
+{
+    unsigned w = cpu_millis / 10;
+    return w < 1 ? 1 : w > 10000 ? 10000 : w;
+}
+
+unsigned rt_cg_cpu_shares(uint32_t cpu_millis)
+{
+    uint64_t s = (uint64_t)cpu_millis * 1024 / 1000;
+    return s < 2 ? 2 : s > 262144 ? 262144 : (unsigned)s;
+}
+
 int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *err)
 {
     int r;
@@ -350,6 +362,15 @@ int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *e
             snprintf(val, sizeof(val), "%llu", quota);
             if (r >= 0)
                 r = write_at(cg->dirs[c], "cpu.cfs_quota_us", val);
+        }
+        /* under contention, CPU is shared in proportion to each sandbox's CPU: a 0.25-CPU
+         * sandbox weighs a quarter of a 1-CPU one (the defaults, 100 and 1024, are 1 CPU) */
+        if (r >= 0 && cg->is_v2[c]) {
+            snprintf(val, sizeof(val), "%u", rt_cg_cpu_weight(lim->cpu_millis));
+            r = write_at(cg->dirs[c], "cpu.weight", val);
+        } else if (r >= 0) {
+            snprintf(val, sizeof(val), "%u", rt_cg_cpu_shares(lim->cpu_millis));
+            r = write_at(cg->dirs[c], "cpu.shares", val);
         }
         if (r < 0) {
             al_err_sys(err, AL_ERR_INTERNAL, -r, "cgroup %s: set cpu quota", cg->dirs[c]);

@@ -47,6 +47,10 @@ struct rt_cg {
 
 int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret);
 int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *err);
+/* The CPU weight of a sandbox with cpu_millis of CPU: cgroup2 cpu.weight (1..10000, 100 per
+ * CPU) and cgroup v1 cpu.shares (2..262144, 1024 per CPU). */
+unsigned rt_cg_cpu_weight(uint32_t cpu_millis);
+unsigned rt_cg_cpu_shares(uint32_t cpu_millis);
 /* SIGKILL everything inside (cgroup.kill, or freeze + kill on v1). */
 void rt_cg_kill(const struct rt_cg *cg);
 /* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */

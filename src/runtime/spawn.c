@@ -506,6 +506,8 @@ static int setup_main(void *arg)
     /* the daemon thread sleeps until this child is gone, with no timeout of its own: an
      * alarm (SIGALRM's default action kills) ends a setup stuck in an interruptible wait */
     alarm(p->timeout_s);
+    /* the daemon may run at a higher priority than its sandboxes: none of it passes on */
+    setpriority(PRIO_PROCESS, 0, 0);
     int keep[] = {p->report_fd, p->ctl_fd,         p->userns_fd,
                   p->agent_fd,  p->reattach_fd[0], p->reattach_fd[1]};
     close_all_except(keep, (int)AL_ARRAY_SIZE(keep));

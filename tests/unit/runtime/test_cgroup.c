@@ -151,6 +151,21 @@ static void test_oom_kills(void **state)
     rmdir(dir);
 }
 
+/* CPU weight follows the sandbox's CPU: the tiers XS..L weigh 1:2:4:8, 1 CPU = the default */
+static void test_cpu_weight(void **state)
+{
+    (void)state;
+    assert_int_equal(rt_cg_cpu_weight(250), 25);
+    assert_int_equal(rt_cg_cpu_weight(1000), 100);
+    assert_int_equal(rt_cg_cpu_weight(2000), 200);
+    assert_int_equal(rt_cg_cpu_weight(1), 1); /* clamped to the kernel's range */
+    assert_int_equal(rt_cg_cpu_weight(200000), 10000);
+    assert_int_equal(rt_cg_cpu_shares(250), 256);
+    assert_int_equal(rt_cg_cpu_shares(1000), 1024);
+    assert_int_equal(rt_cg_cpu_shares(1), 2);
+    assert_int_equal(rt_cg_cpu_shares(UINT32_MAX), 262144);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_comounted_and_escapes),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_oom_kills),
+        cmocka_unit_test(test_cpu_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

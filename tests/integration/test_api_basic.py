@@ -116,6 +116,7 @@ def test_group_crud(airlockd, tenant_key):
     for k in ("createdAt", "updatedAt", "identity", "lifecycle", "governance", "tools",
               "pool", "env", "labels"):
         assert k in r
+    assert r["secrets"] == {}
     # replace
     st, r = airlockd.api("PUT", path, {"image": "python", "tier": "XS", "env": {"A": "1"},
                                        "labels": {"team": "x"},
@@ -181,6 +182,20 @@ def test_bad_group_names(airlockd, name):
     ({"image": "busybox", "labels": {"k": "has space"}}, "labels"),
     ({"image": "busybox", "isolation": "chroot"}, "isolation"),
     ({"image": 7}, "image"),
+    # a malformed egress rule is a 400 (naming it) before rules are refused as not built
+    ({"image": "busybox", "egress": {"rules": [{"host": "example.com"}]}}, "rules[0]"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "example.com:443", "action": "allow"}]}},
+     "rules[0].host"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "*.x.org", "action": "accept"}]}},
+     "rules[0].action"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "x.org", "action": "allow",
+                                                 "path": "no-slash"}]}}, "rules[0].path"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "x.org", "action": "allow",
+                                                 "method": "get"}]}}, "rules[0].method"),
+    ({"image": "busybox", "secrets": {"Bad_Name": {"value": "x"}}}, "secret name"),
+    ({"image": "busybox", "secrets": {"tok": "bare-string"}}, "secrets.tok"),
+    ({"image": "busybox", "secrets": {"tok": {"value": ""}}}, "secrets.tok.value"),
+    ({"image": "busybox", "secrets": ["tok"]}, "secrets"),
 ])
 def test_group_validation_400(airlockd, body, needle):
     st, r = airlockd.api("PUT", "/v1/sandboxgroups/g-" + secrets.token_hex(4), body)
@@ -192,7 +207,11 @@ def test_group_validation_400(airlockd, body, needle):
 @pytest.mark.parametrize("extra,needle", [
     ({"isolation": "microvm"}, "microvm"),
     ({"egress": {"defaultAction": "allow"}}, "egress"),
-    ({"egress": {"defaultAction": "deny", "rules": [{"host": "example.com"}]}}, "egress"),
+    ({"egress": {"defaultAction": "deny", "rules": [{"host": "example.com", "action": "allow"}]}},
+     "egress"),
+    ({"egress": {"rules": [{"host": "*.github.com", "action": "transform", "path": "/repos/",
+                            "method": "POST"}]}}, "egress"),
+    ({"secrets": {"gh-token": {"value": "s3cr3t-value"}}}, "secrets"),
     ({"identity": {"enabled": True}}, "identity"),
     ({"lifecycle": {"idleSuspendSeconds": 30}}, "idleSuspendSeconds"),
     ({"lifecycle": {"deleteSuspendedAfterDays": 2}}, "deleteSuspendedAfterDays"),
@@ -208,6 +227,7 @@ def test_unbuilt_settings_501(airlockd, extra, needle):
     assert st == 501, (extra, st, r)
     assert err_code(r) == "NotImplemented"
     assert needle in r["error"]["message"]
+    assert "s3cr3t" not in json.dumps(r)
     # and nothing was created
     st, _ = airlockd.api("GET", "/v1/sandboxgroups/" + name)
     assert st == 404

@@ -212,8 +212,8 @@ static void test_egress_rules_shape(void **state)
     static const char *const good[] = {
         "{\"host\":\"example.com\",\"action\":\"allow\"}",
         "{\"host\":\"*.example.com\",\"action\":\"deny\"}",
-        "{\"host\":\"API.github.com\",\"action\":\"transform\",\"path\":\"/repos/\","
-        "\"method\":\"POST\"}",
+        ("{\"host\":\"API.github.com\",\"action\":\"transform\",\"path\":\"/repos/\","
+         "\"method\":\"POST\"}"),
         "{\"host\":\"localhost\",\"action\":\"deny\",\"path\":\"/\"}",
         "{\"host\":\"93.184.216.34\",\"action\":\"deny\"}",
         "{\"host\":\"a-b.c0.io\",\"action\":\"allow\",\"method\":\"GET\"}",

@@ -529,10 +529,10 @@ static bool is_loopback(const struct sockaddr *sa)
            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
-/* libmicrohttpd's own messages go to the daemon's JSON log like everything else. */
-/* Clients trigger most of them (a connection closed mid-request, one closed by conns.c), so
- * at most API_MHD_LOG_BURST lines per API_MHD_LOG_WINDOW_S seconds; the next line after a
- * quiet window says how many were left out. */
+/* libmicrohttpd's own messages go to the daemon's JSON log like everything else.  Clients
+ * trigger most of them (a connection closed mid-request, one closed by conns.c), so at most
+ * API_MHD_LOG_BURST lines per API_MHD_LOG_WINDOW_S seconds; the next line after a quiet
+ * window says how many were left out. */
 #define API_MHD_LOG_BURST 10
 #define API_MHD_LOG_WINDOW_S 10
 

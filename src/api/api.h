@@ -7,7 +7,8 @@
  * then accumulated up to the cap (413 beyond), and the last call dispatches to the handler.
  * A handler fills a struct api_response (JSON, raw bytes, or an api_stream fed by another
  * thread) or returns -errno with a struct al_err, which becomes
- * {"error":{"code","message"}} with the mapped status.  Every request gets an id
+ * {"error":{"code","message"}} with the mapped status.  Slow or stalled clients cannot hold
+ * the connection slots: see conns.c.  Every request gets an id
  * (X-Request-Id) and one JSON access-log line (method, path, status, duration, tenant; never
  * keys, bodies or query values).
  */
@@ -84,12 +85,19 @@ struct api_config {
     size_t n_routes;
     void *ud;
     api_auth_fn auth;
-    const char *host;      /* "127.0.0.1" */
-    uint16_t port;         /* 0: no TCP listener */
-    const char *unix_path; /* NULL: no unix socket */
-    unsigned max_connections;
+    const char *host;         /* "127.0.0.1" */
+    uint16_t port;            /* 0: no TCP listener */
+    const char *unix_path;    /* NULL: no unix socket */
+    unsigned max_connections; /* per listener */
+    /* per client address; not applied on a loopback listener, where every local client
+     * shares one address and it would only be a second, lower global cap */
     unsigned per_ip_limit;
-    unsigned timeout_s;
+    /* a request's header must arrive within this, its body within this plus its size at
+     * API_BODY_MIN_RATE; and a keep-alive connection may sit idle this long (see conns.c) */
+    unsigned request_timeout_s;
+    /* a response the client reads nothing of for this long is dropped (the handler's own
+     * time, and a stream's wait for output, do not count) */
+    unsigned response_timeout_s;
     /* host paths never to show a client: replaced by "<state>" in error messages */
     const char *redact[4];
 };
@@ -103,6 +111,42 @@ void api_server_quiesce(struct api_server *srv);
 void api_server_free(struct api_server *srv);
 /* Requests served so far (for /metrics). */
 uint64_t api_server_requests(const struct api_server *srv);
+
+/* ---- connection slots (conns.c; exposed for tests) ---- */
+
+#define API_BODY_MIN_RATE (32u << 10) /* bytes/s a body must average past request_timeout */
+
+enum api_conn_phase {
+    API_CONN_WAITING, /* header not all in (a new or a keep-alive connection) */
+    API_CONN_BODY,    /* header in, body arriving */
+    API_CONN_BUSY,    /* request whole: being served */
+};
+
+struct api_conns;
+struct api_conn;
+
+struct api_conns *api_conns_new(unsigned limit, unsigned request_timeout_s);
+/* Frees the tracker and any records left (only once no connection can call in). */
+void api_conns_free(struct api_conns *c);
+/* Track a new connection (WAITING); shuts down the least recently active incomplete ones
+ * while the listener is crowded.  NULL on ENOMEM (the connection is then just untracked). */
+struct api_conn *api_conns_add(struct api_conns *c, int fd, long long now_us);
+/* Before its fd is closed.  NULL-safe. */
+void api_conns_remove(struct api_conn *p);
+/* Enter a phase (restarts its clock and body count).  NULL-safe. */
+void api_conn_set_phase(struct api_conn *p, enum api_conn_phase phase, long long now_us);
+/* n body bytes arrived.  NULL-safe. */
+void api_conn_body(struct api_conn *p, size_t n, long long now_us);
+/* Shut down every connection past its deadline; returns how many. */
+unsigned api_conns_sweep(struct api_conns *c, long long now_us);
+/* Connections shut down so far (deadlines and room). */
+uint64_t api_conns_evicted(struct api_conns *c);
+/* Tracked connections not being closed, and how many of them are WAITING or BODY. */
+void api_conns_counts(struct api_conns *c, unsigned *ret_live, unsigned *ret_pending);
+/* When a connection in this phase since since_us, with seen body bytes, is overdue
+ * (LLONG_MAX for BUSY). */
+long long api_conn_deadline_us(enum api_conn_phase phase, long long since_us, uint64_t seen,
+                               unsigned request_timeout_s);
 
 /* ---- routing (pure; exposed for tests) ---- */
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,15 +25,29 @@
 /* Bodies up to this much over a route's cap are read and dropped before the 413. */
 #define API_DISCARD_MAX (16u << 20)
 
+/* How often the watchdog looks for connections past their request deadline. */
+#define API_SWEEP_MS 250
+/* At most one log line per this many seconds about connections it shut down. */
+#define API_EVICT_LOG_S 10
+
 struct api_server {
     struct api_config cfg;
     struct MHD_Daemon *tcp, *unx;
+    struct api_conns *tcp_conns, *unx_conns;
     char *unix_path;
     atomic_uint_fast64_t requests;
+    pthread_t watchdog;
+    bool watchdog_running, stopping;
+    pthread_mutex_t mu; /* the watchdog's stop flag; mhd_log's rate limit */
+    pthread_cond_t cv;
+    long long mhd_log_window_us;
+    unsigned mhd_log_lines;
+    unsigned long mhd_log_dropped;
 };
 
 struct conn_ctx {
     struct api_server *srv;
+    struct api_conn *track; /* the connection's slot record (conns.c), or NULL */
     long long start_us;
     struct api_request req;
     const struct api_route *route;
@@ -122,9 +137,28 @@ json_t *api_body_json(const struct api_request *req, struct al_err *err)
 
 /* ---- MHD plumbing ---- */
 
+/* Give the connection the response idle timeout, with its clock restarted now (MHD restarts
+ * the clock when a timeout is set where there was none).  Called from the connection's own
+ * thread after a stream's wait for output, which is the server's time, not the client's:
+ * otherwise MHD, which checks the idle clock after each step, would drop a stream that stayed
+ * silent for longer than the timeout right after its next output. */
+static void response_clock(struct MHD_Connection *conn, unsigned timeout_s)
+{
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+}
+
+struct stream_resp {
+    struct api_stream *s;
+    struct MHD_Connection *conn;
+    unsigned timeout_s;
+};
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    long n = api_stream_read(cls, buf, max);
+    struct stream_resp *sr = cls;
+    long n = api_stream_read(sr->s, buf, max);
+    response_clock(sr->conn, sr->timeout_s);
     if (n <= 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     return (ssize_t)n;
@@ -132,7 +166,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-    api_stream_close_consumer(cls);
+    struct stream_resp *sr = cls;
+    api_stream_close_consumer(sr->s);
+    free(sr);
 }
 
 static enum MHD_Result send_response(struct conn_ctx *cx, struct MHD_Connection *conn,
@@ -141,10 +177,16 @@ static enum MHD_Result send_response(struct conn_ctx *cx, struct MHD_Connection 
     struct MHD_Response *mr = NULL;
     const char *ctype = NULL;
     if (r->stream) {
-        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader,
-                                               r->stream, stream_free);
-        if (mr)
-            r->stream = NULL; /* owned by the response now */
+        struct stream_resp *sr = malloc(sizeof(*sr));
+        if (sr) {
+            *sr = (struct stream_resp){r->stream, conn, cx->srv->cfg.response_timeout_s};
+            mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, sr,
+                                                   stream_free);
+            if (mr)
+                r->stream = NULL; /* owned by the response now */
+            else
+                free(sr);
+        }
         ctype = r->content_type ? r->content_type : "application/x-ndjson";
     } else if (r->json) {
         char *s = al_json_dump(r->json);
@@ -308,6 +350,7 @@ static int begin(struct conn_ctx *cx, struct MHD_Connection *conn, struct al_err
 static int append_body(struct conn_ctx *cx, const char *data, size_t n)
 {
     cx->seen += n;
+    api_conn_body(cx->track, n, al_now_us());
     if (cx->seen > cx->max + API_DISCARD_MAX)
         return -EFBIG; /* a body without end: drop the connection */
     if (cx->too_large || cx->len + n > cx->max) {
@@ -340,6 +383,11 @@ static enum MHD_Result dispatch(struct conn_ctx *cx, struct MHD_Connection *conn
     cx->req.body = cx->body ? cx->body : "";
     cx->req.body_len = cx->len;
     struct api_response r = {0};
+    /* the request is whole: from here on its time is the server's (no deadline); the idle
+     * clock restarts when the answer is queued (MHD_queue_response), so a handler may take
+     * as long as it needs (a buffered exec up to its timeout) */
+    api_conn_set_phase(cx->track, API_CONN_BUSY, al_now_us());
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, cx->srv->cfg.response_timeout_s);
     int rc = cx->route->fn(cx->srv->cfg.ud, &cx->req, &r, &err);
     enum MHD_Result ok;
     if (rc < 0) {
@@ -370,6 +418,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->req.method = method;
         cx->req.path = url;
         cx->req.conn = conn;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        cx->track = ci ? ci->socket_context : NULL;
+        api_conn_set_phase(cx->track, API_CONN_BODY, cx->start_us);
         if (al_random_hex(cx->req.request_id, 8) < 0)
             memcpy(cx->req.request_id, "0000000000000000", 17);
         atomic_fetch_add(&cx->srv->requests, 1);
@@ -402,6 +454,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct conn_ctx *cx = *con_cls;
     if (!cx)
         return;
+    /* back to waiting for the next request on this connection (keep-alive) */
+    api_conn_set_phase(cx->track, API_CONN_WAITING, al_now_us());
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  cx->srv->cfg.request_timeout_s);
     long long ms = (al_now_us() - cx->start_us) / 1000;
     al_log(AL_LOG_INFO, NULL, cx->req.request_id, "%s %.200s %d %lldms tenant=%s%s", cx->req.method,
            cx->req.path, cx->status, ms, cx->req.authenticated ? cx->req.who.tenant : "-",
@@ -411,14 +468,101 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-/* libmicrohttpd's own messages go to the daemon's JSON log like everything else. */
+/* Accept and close of a connection (MHD's main thread): its slot record. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct api_conns *conns = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? api_conns_add(conns, ci->connect_fd, al_now_us()) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        api_conns_remove(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Shuts down connections past their request deadline (conns.c); logs what it and the
+ * make-room rule closed, at most once per API_EVICT_LOG_S. */
+static void *watchdog_main(void *arg)
+{
+    struct api_server *srv = arg;
+    uint64_t logged = 0;
+    long long last_log = 0;
+    pthread_mutex_lock(&srv->mu);
+    while (!srv->stopping) {
+        struct timespec ts;
+        al_timespec_after(CLOCK_REALTIME, API_SWEEP_MS, &ts);
+        pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
+        if (srv->stopping)
+            break;
+        pthread_mutex_unlock(&srv->mu);
+        long long now = al_now_us();
+        uint64_t total = 0;
+        struct api_conns *cs[2] = {srv->tcp_conns, srv->unx_conns};
+        for (int i = 0; i < 2; i++) {
+            if (!cs[i])
+                continue;
+            api_conns_sweep(cs[i], now);
+            total += api_conns_evicted(cs[i]);
+        }
+        if (total > logged && now - last_log >= API_EVICT_LOG_S * 1000000LL) {
+            al_log(AL_LOG_WARN, NULL, NULL,
+                   "closed %llu connection(s) that had not sent a whole request in time or "
+                   "were in the way of new ones (slow or stalled clients)",
+                   (unsigned long long)(total - logged));
+            logged = total;
+            last_log = now;
+        }
+        pthread_mutex_lock(&srv->mu);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    return sa->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* libmicrohttpd's own messages go to the daemon's JSON log like everything else.  Clients
+ * trigger most of them (a connection closed mid-request, one closed by conns.c), so at most
+ * API_MHD_LOG_BURST lines per API_MHD_LOG_WINDOW_S seconds; the next line after a quiet
+ * window says how many were left out. */
+#define API_MHD_LOG_BURST 10
+#define API_MHD_LOG_WINDOW_S 10
+
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct api_server *srv = cls;
+    long long now = al_now_us();
+    unsigned long dropped = 0;
+    pthread_mutex_lock(&srv->mu);
+    if (now - srv->mhd_log_window_us >= API_MHD_LOG_WINDOW_S * 1000000LL) {
+        dropped = srv->mhd_log_dropped;
+        srv->mhd_log_dropped = 0;
+        srv->mhd_log_window_us = now;
+        srv->mhd_log_lines = 0;
+    }
+    bool ok = srv->mhd_log_lines < API_MHD_LOG_BURST;
+    if (ok)
+        srv->mhd_log_lines++;
+    else
+        srv->mhd_log_dropped++;
+    pthread_mutex_unlock(&srv->mu);
+    if (!ok)
+        return;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
+    if (dropped)
+        al_log(AL_LOG_WARN, NULL, NULL, "libmicrohttpd: %lu message(s) left out", dropped);
     al_log(AL_LOG_WARN, NULL, NULL, "libmicrohttpd: %s", msg);
 }
 
@@ -461,12 +605,20 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
     if (!srv)
         return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    if (!srv->cfg.request_timeout_s)
+        srv->cfg.request_timeout_s = 10;
+    if (!srv->cfg.response_timeout_s)
+        srv->cfg.response_timeout_s = 600;
     /* poll(), not select(): with a thousand sandboxes the daemon's fds pass FD_SETSIZE, and
      * select-based MHD drops every connection whose fd is above it */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     unsigned limit = cfg->max_connections ? cfg->max_connections : 256;
-    unsigned timeout = cfg->timeout_s ? cfg->timeout_s : 300;
+    /* MHD's idle timeout is the one for a connection waiting for (the rest of) a request;
+     * dispatch() switches to the response timeout, on_completed() back */
+    unsigned timeout = srv->cfg.request_timeout_s;
     unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : 64;
     if (cfg->port) {
         struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(cfg->port)};
@@ -479,18 +631,26 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
             sa = (const struct sockaddr *)&sin6;
             flags |= MHD_USE_IPv6;
         } else {
-            free(srv);
+            api_server_free(srv);
             return al_err_set(err, AL_ERR_INVALID, EINVAL, "listen address must be an IP: %s",
                               host);
+        }
+        if (is_loopback(sa))
+            per_ip = 0; /* every local client is 127.0.0.1: the slot rules in conns.c apply */
+        srv->tcp_conns = api_conns_new(limit, timeout);
+        if (!srv->tcp_conns) {
+            api_server_free(srv);
+            return al_err_set(err, AL_ERR_INTERNAL, ENOMEM, "out of memory");
         }
         srv->tcp = MHD_start_daemon(
             flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
             MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, srv->tcp_conns, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
             MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
         if (!srv->tcp) {
-            free(srv);
+            api_server_free(srv);
             return al_err_set(err, AL_ERR_UNAVAILABLE, EADDRINUSE,
                               "cannot listen on %s:%u (in use?)", host, cfg->port);
         }
@@ -502,18 +662,26 @@ int api_server_start(const struct api_config *cfg, struct api_server **ret, stru
             return fd;
         }
         srv->unix_path = strdup(cfg->unix_path);
-        srv->unx =
-            MHD_start_daemon(flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
-                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                             timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
+        srv->unx_conns = api_conns_new(limit, timeout);
+        if (srv->unx_conns)
+            srv->unx = MHD_start_daemon(
+                flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, on_request, srv,
+                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+                on_connection, srv->unx_conns, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv,
+                MHD_OPTION_END);
         if (!srv->unx) {
             close(fd);
             api_server_free(srv);
             return al_err_set(err, AL_ERR_UNAVAILABLE, EIO, "cannot serve on %s", cfg->unix_path);
         }
     }
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        api_server_free(srv);
+        return al_err_set(err, AL_ERR_INTERNAL, EAGAIN, "cannot start the connection watchdog");
+    }
+    srv->watchdog_running = true;
     *ret = srv;
     return 0;
 }
@@ -536,13 +704,24 @@ void api_server_free(struct api_server *srv)
 {
     if (!srv)
         return;
+    if (srv->watchdog_running) {
+        pthread_mutex_lock(&srv->mu);
+        srv->stopping = true;
+        pthread_cond_signal(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        pthread_join(srv->watchdog, NULL);
+    }
     if (srv->tcp)
         MHD_stop_daemon(srv->tcp);
     if (srv->unx)
         MHD_stop_daemon(srv->unx);
+    api_conns_free(srv->tcp_conns);
+    api_conns_free(srv->unx_conns);
     if (srv->unix_path) {
         unlink(srv->unix_path);
         free(srv->unix_path);
     }
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
     free(srv);
 }

@@ -19,6 +19,13 @@ static void join(char *out, size_t cap, const char *a, const char *b)
     out[n] = '\0';
 }
 
+/* A full disk (or quota) is never the daemon's internal error: it is the house's answer for
+ * it, LimitExceeded (SQLite's SQLITE_FULL has always been that), whatever the write was. */
+static enum al_err_kind kind_for(enum al_err_kind kind, int code)
+{
+    return kind == AL_ERR_INTERNAL && (code == ENOSPC || code == EDQUOT) ? AL_ERR_LIMIT : kind;
+}
+
 int al_err_set(struct al_err *err, enum al_err_kind kind, int code, const char *fmt, ...)
 {
     if (code <= 0)
@@ -26,7 +33,7 @@ int al_err_set(struct al_err *err, enum al_err_kind kind, int code, const char *
     if (err) {
         va_list ap;
         err->code = code;
-        err->kind = kind;
+        err->kind = kind_for(kind, code);
         va_start(ap, fmt);
         vset(err, fmt, ap);
         va_end(ap);
@@ -44,7 +51,7 @@ int al_err_sys(struct al_err *err, enum al_err_kind kind, int code, const char *
         va_list ap;
         char tmp[AL_ERR_MSG_MAX];
         err->code = code;
-        err->kind = kind;
+        err->kind = kind_for(kind, code);
         va_start(ap, fmt);
         vsnprintf(tmp, sizeof(tmp), fmt, ap);
         va_end(ap);

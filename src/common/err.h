@@ -35,7 +35,9 @@ struct al_err {
     char msg[AL_ERR_MSG_MAX];
 };
 
-/* Set err (if non-NULL) and return -code (code is a positive errno; 0 becomes EIO). */
+/* Set err (if non-NULL) and return -code (code is a positive errno; 0 becomes EIO).  In both
+ * al_err_set and al_err_sys, AL_ERR_INTERNAL with ENOSPC or EDQUOT becomes AL_ERR_LIMIT: a
+ * full disk is the host's state, not the daemon's bug. */
 int al_err_set(struct al_err *err, enum al_err_kind kind, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Like al_err_set, appending ": strerror(code)". */

@@ -31,6 +31,9 @@
 #include "common/parse.h"
 #include "daemon/daemon.h"
 
+#define REQUEST_TIMEOUT_DEFAULT_S 10
+#define RESPONSE_TIMEOUT_DEFAULT_S 600
+
 struct options {
     const char *state_dir;
     const char *listen;
@@ -39,6 +42,8 @@ struct options {
     const char *log_format;
     bool no_favordynmods;
     unsigned pull_stall_timeout_s;
+    unsigned request_timeout_s;
+    unsigned response_timeout_s;
 };
 
 static void usage(FILE *f)
@@ -47,9 +52,15 @@ static void usage(FILE *f)
             "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
             "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
             "               [--no-favordynmods] [--pull-stall-timeout SECONDS]\n"
+            "               [--request-timeout SECONDS] [--response-timeout SECONDS]\n"
             "  --pull-stall-timeout  an image pull fails (504 Timeout) when the registry sends\n"
-            "                        no byte for this long (1..3600, default %u)\n",
-            IMG_STALL_TIMEOUT_DEFAULT_S);
+            "                        no byte for this long (1..3600, default %u)\n"
+            "  --request-timeout     a connection must send a request's header within this\n"
+            "                        (and its body within this plus 1 s per 32 KiB), or is\n"
+            "                        closed; also the keep-alive idle time (1..600, default %u)\n"
+            "  --response-timeout    a client that reads nothing of a response for this long\n"
+            "                        is dropped (1..86400, default %u)\n",
+            IMG_STALL_TIMEOUT_DEFAULT_S, REQUEST_TIMEOUT_DEFAULT_S, RESPONSE_TIMEOUT_DEFAULT_S);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -62,6 +73,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'f'},
         {"no-favordynmods", no_argument, NULL, 'F'},
         {"pull-stall-timeout", required_argument, NULL, 'T'},
+        {"request-timeout", required_argument, NULL, 'R'},
+        {"response-timeout", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -93,6 +106,18 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -EINVAL;
             }
             o->pull_stall_timeout_s = (unsigned)s;
+            break;
+        }
+        case 'R':
+        case 'W': {
+            uint64_t s, max = c == 'R' ? 600 : 86400;
+            if (al_parse_u64(optarg, max, &s) < 0 || s == 0) {
+                fprintf(stderr, "airlockd: bad --%s '%s' (want 1..%llu)\n",
+                        c == 'R' ? "request-timeout" : "response-timeout", optarg,
+                        (unsigned long long)max);
+                return -EINVAL;
+            }
+            *(c == 'R' ? &o->request_timeout_s : &o->response_timeout_s) = (unsigned)s;
             break;
         }
         case 'h':
@@ -297,6 +322,8 @@ int main(int argc, char **argv)
         .log_level = "info",
         .log_format = "json",
         .pull_stall_timeout_s = IMG_STALL_TIMEOUT_DEFAULT_S,
+        .request_timeout_s = REQUEST_TIMEOUT_DEFAULT_S,
+        .response_timeout_s = RESPONSE_TIMEOUT_DEFAULT_S,
     };
     if (parse_args(argc, argv, &o) < 0)
         return 2;
@@ -361,7 +388,8 @@ int main(int argc, char **argv)
         .unix_path = sock,
         .max_connections = 512,
         .per_ip_limit = 256,
-        .timeout_s = 600,
+        .request_timeout_s = o.request_timeout_s,
+        .response_timeout_s = o.response_timeout_s,
         .redact = {d.state_dir, img_builtin_cache_dir()},
     };
     if (api_server_start(&cfg, &d.api, &err) < 0) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/ids.h"
 #include "common/json.h"
 #include "policy/policy.h"
 #include "policy/util.h"
@@ -75,6 +76,78 @@ static int string_list(json_t *parent, const char *key, const char *what, size_t
     return 0;
 }
 
+bool policy_egress_host_valid(const char *s)
+{
+    if (strncmp(s, "*.", 2) == 0)
+        s += 2;
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i <= n; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || s[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c == '-' && label > 0)) {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One egress rule: {"host": "example.com" | "*.example.com", "action": "allow" | "deny" |
+ * "transform", "path"?: "/prefix", "method"?: "GET"} (DESIGN §7). */
+static int decode_rule(json_t *r, size_t i, struct al_err *err)
+{
+    char what[40];
+    snprintf(what, sizeof(what), "egress.rules[%zu]", i);
+    static const char *const keys[] = {"host", "action", "path", "method", NULL};
+    int rc = al_json_check_keys(r, keys, what, err);
+    if (rc < 0)
+        return rc;
+    const char *v;
+    if ((rc = al_json_get_str(r, "host", true, 255, &v, err)) < 0)
+        return al_err_wrap(err, "%s", what);
+    if (!policy_egress_host_valid(v))
+        return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                          "field '%s.host' must be a host name or *.suffix", what);
+    if ((rc = al_json_get_str(r, "action", true, 16, &v, err)) < 0)
+        return al_err_wrap(err, "%s", what);
+    if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0 && strcmp(v, "transform") != 0)
+        return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                          "field '%s.action' must be \"allow\", \"deny\" or \"transform\"", what);
+    rc = al_json_get_str(r, "path", false, POLICY_RULE_PATH_MAX, &v, err);
+    if (rc == 0) {
+        bool ok = v[0] == '/';
+        for (const char *c = v; ok && *c; c++)
+            ok = *c > ' ' && *c < 0x7f;
+        if (!ok)
+            return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                              "field '%s.path' must start with '/' and hold no spaces or control "
+                              "characters",
+                              what);
+    } else if (rc != -ENOENT) {
+        return al_err_wrap(err, "%s", what);
+    }
+    rc = al_json_get_str(r, "method", false, 16, &v, err);
+    if (rc == 0) {
+        bool ok = v[0] != '\0';
+        for (const char *c = v; ok && *c; c++)
+            ok = *c >= 'A' && *c <= 'Z';
+        if (!ok)
+            return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                              "field '%s.method' must be an upper-case HTTP method", what);
+    } else if (rc != -ENOENT) {
+        return al_err_wrap(err, "%s", what);
+    }
+    return 0;
+}
+
 static int decode_egress(json_t *o, struct policy_group *g, struct al_err *err)
 {
     static const char *const keys[] = {"defaultAction", "rules", NULL};
@@ -102,6 +175,8 @@ static int decode_egress(json_t *o, struct policy_group *g, struct al_err *err)
             if (!json_is_object(r))
                 return al_err_set(err, AL_ERR_INVALID, EINVAL,
                                   "field 'egress.rules[%zu]' must be an object", i);
+            if ((rc = decode_rule(r, i, err)) < 0)
+                return rc;
         }
         g->egress_rules = json_array_size(rules);
     } else if (rc != -ENOENT) {
@@ -129,6 +204,40 @@ static int decode_lifecycle(json_t *o, struct policy_group *g, struct al_err *er
                          err);
     if (rc < 0 && rc != -ENOENT)
         return al_err_wrap(err, "lifecycle");
+    return 0;
+}
+
+/* secrets: {"name": {"value": "..."}}: named values for the egress proxy to inject (DESIGN
+ * §7 transform rules), the same as PUT .../secrets/{name}.  Values never appear in an error
+ * message or in the encoded group. */
+static int decode_secrets(json_t *o, struct policy_group *g, struct al_err *err)
+{
+    if (json_object_size(o) > POLICY_SECRETS_MAX)
+        return al_err_set(err, AL_ERR_INVALID, E2BIG, "field 'secrets': more than %d entries",
+                          POLICY_SECRETS_MAX);
+    const char *name;
+    json_t *v;
+    json_object_foreach(o, name, v)
+    {
+        if (!al_name_valid(name))
+            return al_err_set(err, AL_ERR_INVALID, EINVAL,
+                              "field 'secrets': bad secret name '%.64s' (want "
+                              "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)",
+                              name);
+        char what[96];
+        snprintf(what, sizeof(what), "secrets.%s", name);
+        static const char *const keys[] = {"value", NULL};
+        int rc = al_json_check_keys(v, keys, what, err);
+        if (rc < 0)
+            return rc;
+        const char *val;
+        if ((rc = al_json_get_str(v, "value", true, POLICY_SECRET_VALUE_MAX, &val, err)) < 0)
+            return al_err_wrap(err, "%s", what);
+        if (val[0] == '\0')
+            return al_err_set(err, AL_ERR_INVALID, EINVAL, "field '%s.value' must not be empty",
+                              what);
+    }
+    g->secrets = json_object_size(o);
     return 0;
 }
 
@@ -176,6 +285,10 @@ static int decode_sections(json_t *j, struct policy_group *g, struct al_err *err
     } else if (rc != -ENOENT) {
         return rc;
     }
+    if ((rc = policy_get_obj(j, "secrets", &o, err)) == 0)
+        rc = decode_secrets(o, g, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
     if ((rc = policy_get_obj(j, "pool", &o, err)) == 0) {
         static const char *const keys[] = {"size", NULL};
         rc = al_json_check_keys(o, keys, "pool", err);
@@ -191,9 +304,9 @@ static int decode_sections(json_t *j, struct policy_group *g, struct al_err *err
 
 int policy_group_decode(json_t *j, struct policy_group *g, struct al_err *err)
 {
-    static const char *const keys[] = {"image",  "tier",   "resources", "isolation", "env",
-                                       "labels", "egress", "identity",  "lifecycle", "governance",
-                                       "tools",  "pool",   NULL};
+    static const char *const keys[] = {"image",  "tier",    "resources", "isolation", "env",
+                                       "labels", "egress",  "identity",  "lifecycle", "governance",
+                                       "tools",  "secrets", "pool",      NULL};
     memset(g, 0, sizeof(*g));
     g->tier = POLICY_TIER_M;
     int rc = al_json_check_keys(j, keys, "group settings", err);
@@ -260,6 +373,8 @@ int policy_group_validate(const struct policy_group *g, struct al_err *err)
                           "governance rules are not implemented yet");
     if (g->tools_allow > 0)
         return al_err_set(err, AL_ERR_UNSUPPORTED, ENOTSUP, "tools.allow is not implemented yet");
+    if (g->secrets > 0)
+        return al_err_set(err, AL_ERR_UNSUPPORTED, ENOTSUP, "secrets are not implemented yet");
     if (g->pool_size > 0)
         return al_err_set(err, AL_ERR_UNSUPPORTED, ENOTSUP, "pool.size is not implemented yet");
     return 0;
@@ -279,7 +394,7 @@ json_t *policy_group_encode(const struct policy_group *g)
         return NULL;
     return json_pack(
         "{s:s,s:s,s:o,s:s,s:o,s:O,s:{s:s,s:[]},s:{s:b},s:{s:I,s:I,s:I},s:{s:[],s:[]},s:{s:[]},"
-        "s:{s:I}}",
+        "s:{},s:{s:I}}",
         "image", g->image, "tier", policy_tier_name(g->tier), "resources",
         policy_resources_encode(&g->resources), "isolation",
         g->isolation == POLICY_ISOLATION_MICROVM ? "microvm" : "namespace", "env", env, "labels",
@@ -287,7 +402,8 @@ json_t *policy_group_encode(const struct policy_group *g)
         "identity", "enabled", g->identity_enabled, "lifecycle", "maxLifetimeSeconds",
         (json_int_t)g->max_lifetime_s, "idleSuspendSeconds", (json_int_t)g->idle_suspend_s,
         "deleteSuspendedAfterDays", (json_int_t)g->delete_suspended_days, "governance",
-        "deniedCalls", "deniedImports", "tools", "allow", "pool", "size", (json_int_t)g->pool_size);
+        "deniedCalls", "deniedImports", "tools", "allow", "secrets", "pool", "size",
+        (json_int_t)g->pool_size);
 }
 
 void policy_group_free(struct policy_group *g)

@@ -31,6 +31,9 @@
 #define POLICY_OUTPUT_MAX (16u << 20)
 #define POLICY_LIFETIME_MAX (366LL * 86400)
 #define POLICY_POOL_MAX 1000
+#define POLICY_SECRETS_MAX 64
+#define POLICY_SECRET_VALUE_MAX 65536
+#define POLICY_RULE_PATH_MAX 1024
 
 enum policy_tier { POLICY_TIER_XS = 0, POLICY_TIER_S, POLICY_TIER_M, POLICY_TIER_L };
 
@@ -79,12 +82,15 @@ struct policy_group {
     int64_t delete_suspended_days;
     size_t governance_denied_calls, governance_denied_imports;
     size_t tools_allow;
+    size_t secrets;
     int64_t pool_size;
 };
 
 /* Decode strictly (400 on shape/bounds errors).  ret is zeroed first; free with
  * policy_group_free() even on failure. */
 int policy_group_decode(json_t *j, struct policy_group *ret, struct al_err *err);
+/* An egress rule's host: a DNS name ("example.com", labels of [A-Za-z0-9-]) or "*.suffix". */
+bool policy_egress_host_valid(const char *s);
 /* Refuse what is not enforced yet (501, naming the setting). */
 int policy_group_validate(const struct policy_group *g, struct al_err *err);
 /* Settings with defaults filled in; NULL on ENOMEM. */

@@ -116,6 +116,7 @@ def test_group_crud(airlockd, tenant_key):
     for k in ("createdAt", "updatedAt", "identity", "lifecycle", "governance", "tools",
               "pool", "env", "labels"):
         assert k in r
+    assert r["secrets"] == {}
     # replace
     st, r = airlockd.api("PUT", path, {"image": "python", "tier": "XS", "env": {"A": "1"},
                                        "labels": {"team": "x"},
@@ -181,6 +182,20 @@ def test_bad_group_names(airlockd, name, host_unchanged):
     ({"image": "busybox", "labels": {"k": "has space"}}, "labels"),
     ({"image": "busybox", "isolation": "chroot"}, "isolation"),
     ({"image": 7}, "image"),
+    # a malformed egress rule is a 400 (naming it) before rules are refused as not built
+    ({"image": "busybox", "egress": {"rules": [{"host": "example.com"}]}}, "rules[0]"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "example.com:443", "action": "allow"}]}},
+     "rules[0].host"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "*.x.org", "action": "accept"}]}},
+     "rules[0].action"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "x.org", "action": "allow",
+                                                 "path": "no-slash"}]}}, "rules[0].path"),
+    ({"image": "busybox", "egress": {"rules": [{"host": "x.org", "action": "allow",
+                                                 "method": "get"}]}}, "rules[0].method"),
+    ({"image": "busybox", "secrets": {"Bad_Name": {"value": "x"}}}, "secret name"),
+    ({"image": "busybox", "secrets": {"tok": "bare-string"}}, "secrets.tok"),
+    ({"image": "busybox", "secrets": {"tok": {"value": ""}}}, "secrets.tok.value"),
+    ({"image": "busybox", "secrets": ["tok"]}, "secrets"),
 ])
 def test_group_validation_400(airlockd, body, needle, host_unchanged):
     st, r = airlockd.api("PUT", "/v1/sandboxgroups/g-" + secrets.token_hex(4), body)
@@ -192,7 +207,11 @@ def test_group_validation_400(airlockd, body, needle, host_unchanged):
 @pytest.mark.parametrize("extra,needle", [
     ({"isolation": "microvm"}, "microvm"),
     ({"egress": {"defaultAction": "allow"}}, "egress"),
-    ({"egress": {"defaultAction": "deny", "rules": [{"host": "example.com"}]}}, "egress"),
+    ({"egress": {"defaultAction": "deny", "rules": [{"host": "example.com", "action": "allow"}]}},
+     "egress"),
+    ({"egress": {"rules": [{"host": "*.github.com", "action": "transform", "path": "/repos/",
+                            "method": "POST"}]}}, "egress"),
+    ({"secrets": {"gh-token": {"value": "s3cr3t-value"}}}, "secrets"),
     ({"identity": {"enabled": True}}, "identity"),
     ({"lifecycle": {"idleSuspendSeconds": 30}}, "idleSuspendSeconds"),
     ({"lifecycle": {"deleteSuspendedAfterDays": 2}}, "deleteSuspendedAfterDays"),
@@ -208,6 +227,7 @@ def test_unbuilt_settings_501(airlockd, extra, needle, host_unchanged):
     assert st == 501, (extra, st, r)
     assert err_code(r) == "NotImplemented"
     assert needle in r["error"]["message"]
+    assert "s3cr3t" not in json.dumps(r)
     # and nothing was created
     st, _ = airlockd.api("GET", "/v1/sandboxgroups/" + name)
     assert st == 404
@@ -224,6 +244,7 @@ def test_malformed_json(airlockd, host_unchanged):
         assert err_code(json.loads(body)) == "InvalidArgument"
 
 
+@pytest.mark.security
 def test_huge_body_413(airlockd, host_unchanged):
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
     hdr = {"Authorization": "Bearer " + airlockd.admin_key, "Content-Type": "application/json"}
@@ -233,6 +254,7 @@ def test_huge_body_413(airlockd, host_unchanged):
     assert err_code(json.loads(body)) == "PayloadTooLarge"
 
 
+@pytest.mark.security
 def test_huge_chunked_body_413(airlockd, host_unchanged):
     """No Content-Length: the cap applies while the body is read."""
     path = "/v1/sandboxgroups/g-" + secrets.token_hex(4)
@@ -251,6 +273,118 @@ def test_huge_chunked_body_413(airlockd, host_unchanged):
     resp = conn.getresponse()
     assert resp.status == 413
     conn.close()
+
+
+UPLOAD_MAX = 64 << 20  # docs/api.md: file uploads and image archives
+DISCARD_MAX = 16 << 20  # a body this much over the cap is read (and dropped) before the 413
+
+
+def state_files(d):
+    """Every file under the state dir except the database and the log (which change)."""
+    out = set()
+    for root, _, files in os.walk(d.state_dir):
+        for f in files:
+            p = os.path.relpath(os.path.join(root, f), d.state_dir)
+            if not (p.startswith("state.db") or p == "airlockd.log"):
+                out.add(p)
+    return out
+
+
+def send_upload(d, method, path, size, chunked, ctype="application/octet-stream"):
+    """Send `size` bytes (Content-Length or chunked) as a client that writes its whole body
+    before reading; returns (status, error code) or (None, exception) when the daemon closed
+    the connection without an answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+    conn.putrequest(method, path)
+    conn.putheader("Authorization", "Bearer " + d.admin_key)
+    conn.putheader("Content-Type", ctype)
+    if chunked:
+        conn.putheader("Transfer-Encoding", "chunked")
+    else:
+        conn.putheader("Content-Length", str(size))
+    conn.endheaders()
+    chunk = b"\0" * (1 << 20)
+    try:
+        left = size
+        while left > 0:
+            n = min(left, len(chunk))
+            conn.send(b"%x\r\n%s\r\n" % (n, chunk[:n]) if chunked else chunk[:n])
+            left -= n
+        if chunked:
+            conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        resp = conn.getresponse()
+        body = resp.read()
+    except (ConnectionError, http.client.HTTPException) as e:
+        return None, e
+    finally:
+        conn.close()
+    return resp.status, err_code(json.loads(body))
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("endpoint", ["files", "import"])
+def test_upload_over_cap_413_nothing_left(airlockd, sandbox, endpoint, chunked):
+    """Attack: send a file upload or an image archive one MiB over the 64 MiB cap (with a
+    Content-Length, or chunked so that the size shows only while it arrives), hoping it is
+    written anyway, or partly, or fills the state dir.  Defence: 413 PayloadTooLarge after the
+    body is read and dropped; no file in the sandbox, no image, no temp file, no blob."""
+    name = "big-" + secrets.token_hex(4)
+    if endpoint == "files":
+        path = sandbox.base + "/files?path=/tmp/" + name
+        ctype = "application/octet-stream"
+    else:
+        path = "/v1/images/import?name=" + name
+        ctype = "application/x-tar"
+    before = state_files(airlockd)
+    st, code = send_upload(airlockd, "PUT" if endpoint == "files" else "POST", path,
+                           UPLOAD_MAX + (1 << 20), chunked, ctype)
+    assert (st, code) == (413, "PayloadTooLarge"), (st, code)
+    assert state_files(airlockd) == before
+    assert os.listdir(os.path.join(airlockd.state_dir, "tmp")) == []
+    if endpoint == "files":
+        r = sandbox.exec("test -e /tmp/%s && echo there || echo absent" % name)
+        assert r["stdout"] == "absent\n", r
+    else:
+        st, r = airlockd.api("GET", "/v1/images")
+        assert name not in [i["name"] for i in r["images"]], r
+    # the connection's refusal did not disturb the next request
+    assert airlockd.api("GET", "/healthz", key="")[0] == 200
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("endpoint", ["files", "import"])
+def test_upload_far_over_cap(airlockd, sandbox, endpoint):
+    """Attack: announce a 1 GiB body, or send a chunked one without end.  Defence: the
+    announced one is refused at once (413 before a body byte is read); the chunked one is cut
+    off (the connection closed) once it is 16 MiB over the cap, without reading the rest.
+    Nothing is left behind either way."""
+    name = "huge-" + secrets.token_hex(4)
+    if endpoint == "files":
+        method, path = "PUT", sandbox.base + "/files?path=/tmp/" + name
+    else:
+        method, path = "POST", "/v1/images/import?name=" + name
+    before = state_files(airlockd)
+    conn = http.client.HTTPConnection("127.0.0.1", airlockd.port, timeout=30)
+    conn.putrequest(method, path)
+    conn.putheader("Authorization", "Bearer " + airlockd.admin_key)
+    conn.putheader("Content-Length", str(1 << 30))
+    conn.endheaders()
+    resp = conn.getresponse()  # no body byte sent: the answer cannot wait for it
+    assert resp.status == 413, resp.status
+    assert err_code(json.loads(resp.read())) == "PayloadTooLarge"
+    conn.close()
+    st, e = send_upload(airlockd, method, path, UPLOAD_MAX + DISCARD_MAX + (8 << 20), True)
+    assert st is None, "a chunked body far over the cap was read to its end (%s %s)" % (st, e)
+    assert state_files(airlockd) == before
+    assert os.listdir(os.path.join(airlockd.state_dir, "tmp")) == []
+    if endpoint == "files":
+        r = sandbox.exec("test -e /tmp/%s && echo there || echo absent" % name)
+        assert r["stdout"] == "absent\n", r
+    assert airlockd.api("GET", "/healthz", key="")[0] == 200
 
 
 def test_unknown_route_and_method(airlockd, host_unchanged):

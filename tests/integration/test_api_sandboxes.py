@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import secrets
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -73,6 +74,57 @@ def cgroup_dirs(sid):
 def mounts_under(path):
     with open("/proc/self/mountinfo") as f:
         return [l for l in f if path in l]
+
+
+def loop_devices_of(sid):
+    """Loop devices whose backing file names the sandbox (its disk.img)."""
+    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    return [line.split(":", 1)[0] for line in out.splitlines() if sid in line]
+
+
+def ns_holders(ns):
+    """Pids that are in the namespace `ns` ("mnt:[4026532...]") or hold an fd to it."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/ns/mnt" % p) == ns:
+                out.append(int(p))
+                continue
+            for fd in os.listdir("/proc/%s/fd" % p):
+                if os.readlink("/proc/%s/fd/%s" % (p, fd)) == ns:
+                    out.append(int(p))
+                    break
+        except OSError:
+            pass
+    return out
+
+
+def leftovers(d, sid, mntns=None):
+    """What of a sandbox is still on the host: processes, its directory, host mounts under
+    it, its mount namespace (mntns, while a process is in it or holds it open: its rootfs,
+    disk and /proc mounts live as long as that), cgroups, loop devices."""
+    left = {}
+    sbdir = os.path.join(d.state_dir, "sandboxes", sid)
+    for k, v in (("dir", os.path.exists(sbdir)), ("host mounts", mounts_under(sbdir)),
+                 ("mount namespace held by", ns_holders(mntns) if mntns else []),
+                 ("processes", sandbox_processes(sid)), ("cgroups", cgroup_dirs(sid)),
+                 ("loops", loop_devices_of(sid))):
+        if v:
+            left[k] = v
+    return left
+
+
+def wait_no_leftovers(d, sid, mntns=None, timeout=10):
+    """{} once nothing of the sandbox is left, else what still is after `timeout` (the kernel
+    frees an auto-clearing loop device shortly after the namespace's last user)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = leftovers(d, sid, mntns)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def test_lifecycle(airlockd, group):
@@ -456,11 +508,18 @@ def wait_not_running(d, sb, timeout=15):
 
 
 def test_agent_death_marks_failed(airlockd, group):
+    """The sandbox's PID 1 dies (killed from the host): the sandbox becomes failed/error, and
+    a DELETE then releases everything it had on the host: no process, directory, mount (in
+    the host's or any process's mount table), cgroup or loop device of it remains."""
     sb, _ = sandbox_or_skip(airlockd, group)
+    mntns = None
     try:
         init = sandbox_init(sb.id)
         if not init:
             pytest.skip("cannot find the sandbox's init from the host")
+        mntns = os.readlink("/proc/%d/ns/mnt" % init)
+        had = leftovers(airlockd, sb.id, mntns)
+        assert {"dir", "processes", "cgroups", "mount namespace held by"} <= set(had), had
         os.kill(init, 9)
         r = wait_not_running(airlockd, sb)
         assert r["state"] == "failed" and r["reason"] == "error", r
@@ -469,6 +528,7 @@ def test_agent_death_marks_failed(airlockd, group):
     st, r = airlockd.api("GET", sb.base)
     assert r["state"] == "deleted"
     assert sandbox_processes(sb.id) == []
+    assert wait_no_leftovers(airlockd, sb.id, mntns) == {}, "left after delete (it had %s)" % had
 
 
 def test_python_builtin(airlockd):

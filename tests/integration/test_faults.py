@@ -85,6 +85,100 @@ def test_state_disk_full(fresh_daemon, small_state_dir):
     first.delete()
 
 
+def assert_disk_full_error(st, r):
+    """The house answer to a full state disk: 429 LimitExceeded saying so (as SQLite's "database
+    or disk is full" always was), never a 500 or a success."""
+    assert st == 429 and r["error"]["code"] == "LimitExceeded", (st, r)
+    msg = r["error"]["message"].lower()
+    assert "space" in msg or "disk is full" in msg, r
+
+
+SMALL = {"tier": "XS", "resources": {"memoryMiB": 64, "diskMiB": 96}}  # fits the 160 MiB disk
+
+
+def test_state_disk_full_group_put(fresh_daemon, small_state_dir):
+    """The state disk is full when a group is PUT, new or replaced: a clear error (the group's
+    disk quota is checked against the free space first: 400 saying so), no group row (GET
+    404, not listed), the existing group unchanged; once space is freed the same PUT works."""
+    d = fresh_daemon(state_dir=small_state_dir)
+    g0 = new_group(d, labels={"keep": "me"}, **SMALL)
+    body = dict(SMALL, image="busybox", env={"V%03d" % i: "x" * 8000 for i in range(100)})
+    filler = fill(small_state_dir, 0)
+    for name in ("g-full", g0):
+        st, r = d.api("PUT", "/v1/sandboxgroups/" + name, body)
+        assert st == 400 and r["error"]["code"] == "InvalidArgument", (st, r)
+        assert "exceeds the free space under the state directory (0 MiB)" in \
+            r["error"]["message"], r
+    assert d.api("GET", "/v1/sandboxgroups/g-full")[0] == 404
+    st, r = d.api("GET", "/v1/sandboxgroups")
+    assert st == 200 and [x["name"] for x in r["groups"]] == [g0], r
+    assert r["groups"][0]["labels"] == {"keep": "me"} and r["groups"][0]["env"] == {}, r
+    os.unlink(filler)
+    st, r = d.api("PUT", "/v1/sandboxgroups/g-full", body)
+    assert st == 201 and r["env"] == body["env"], st
+    assert d.proc.poll() is None
+
+
+def big_archive(mib):
+    """An OCI archive with one uncompressed layer holding `mib` MiB of random bytes."""
+    from test_escape_image import oci_archive, ti
+    data = os.urandom(mib << 20)
+    return oci_archive([[ti("big", data=data)]])
+
+
+def store_snapshot(d):
+    """Every entry under STATE/images and STATE/tmp (names only)."""
+    out = set()
+    for sub in ("images", "tmp"):
+        for root, dirs, files in os.walk(os.path.join(d.state_dir, sub)):
+            for n in dirs + files:
+                out.add(os.path.relpath(os.path.join(root, n), d.state_dir))
+    return out
+
+
+@pytest.mark.parametrize("room", ["none", "archive-only"])
+def test_state_disk_full_image_import(fresh_daemon, small_state_dir, room):
+    """The state disk fills during POST /v1/images/import: with no room at all (the uploaded
+    archive cannot be spooled) or room for the archive but not for its blobs and layers.
+    A clear error; no image listed, no temp file, no blob or layer (whole or partial) left;
+    once space is freed the same archive imports."""
+    d = fresh_daemon(state_dir=small_state_dir)
+    archive = big_archive(8)
+    before = store_snapshot(d)
+    filler = fill(small_state_dir, 0 if room == "none" else len(archive) + (256 << 10))
+    st, r = d.api("POST", "/v1/images/import?name=full", raw=archive,
+                  headers={"Content-Type": "application/x-tar"})
+    assert_disk_full_error(st, r)
+    st, lst = d.api("GET", "/v1/images")
+    assert st == 200 and "full" not in [i["name"] for i in lst["images"]], lst
+    assert store_snapshot(d) == before, "a failed import left %s" % (store_snapshot(d) - before)
+    os.unlink(filler)
+    st, r = d.api("POST", "/v1/images/import?name=full", raw=archive,
+                  headers={"Content-Type": "application/x-tar"})
+    assert st == 201, (st, r)
+
+
+def test_state_disk_full_image_pull(fresh_daemon, small_state_dir, registry):  # noqa: F811
+    """The state disk is full during POST /v1/images/pull: a clear error; no image, no temp
+    file, no partial blob or layer; once space is freed the same pull works."""
+    d = fresh_daemon(state_dir=small_state_dir)
+    from test_escape_image import _layer, ti
+    tar = _layer([ti("big", data=os.urandom(8 << 20))])
+    digest = "sha256:" + hashlib.sha256(tar).hexdigest()
+    registry.push_image("full", "v1", [(tar, "application/vnd.oci.image.layer.v1.tar", digest)])
+    ref = registry.host + "/full:v1"
+    before = store_snapshot(d)
+    filler = fill(small_state_dir, 0)
+    st, r = d.api("POST", "/v1/images/pull", {"ref": ref}, timeout=60)
+    assert_disk_full_error(st, r)
+    st, lst = d.api("GET", "/v1/images")
+    assert st == 200 and ref not in [i["name"] for i in lst["images"]], lst
+    assert store_snapshot(d) == before, "a failed pull left %s" % (store_snapshot(d) - before)
+    os.unlink(filler)
+    st, r = d.api("POST", "/v1/images/pull", {"ref": ref}, timeout=60)
+    assert st == 201, (st, r)
+
+
 def test_sqlite_held_busy(fresh_daemon):
     """Another process holds an exclusive lock on state.db for longer than the daemon's busy
     timeout: writes fail with 503 Unavailable (not 500, no crash, nothing half-written);

@@ -5,11 +5,13 @@ as if absent; every call except /healthz (and the public OIDC documents) needs a
 (401 otherwise); admin-only endpoints are 403 for ordinary keys.  Tenant A is the admin tenant
 (its group and a running sandbox); tenant B is a fresh tenant key.
 """
+import os
+import re
 import secrets
 
 import pytest
 
-from attacks import attack_bin, new_sandbox  # noqa: F401
+from attacks import ROOT, attack_bin, new_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.security
 
@@ -21,6 +23,7 @@ def endpoints(group, sid):
         ("GET", g, None), ("DELETE", g, None),
         ("GET", g + "/sandboxes", None), ("POST", g + "/sandboxes", {}),
         ("GET", s, None), ("DELETE", s, None),
+        ("GET", s + "/stats", None),
         ("POST", s + "/exec", {"command": ["echo", "pwned"]}),
         ("GET", s + "/files?path=/etc/passwd", None),
         ("PUT", s + "/files?path=/tmp/pwned", b"pwned"),
@@ -33,8 +36,32 @@ def endpoints(group, sid):
 
 # endpoints that may not be built yet; the answer must still not depend on whether the id is
 # another tenant's real object (no existence oracle) and must not be a success
-EXTRA = ["/code", "/suspend", "/resume", "/snapshots", "/stats", "/egresspolicy",
-         "/egress-decisions", "/exec/stream"]
+EXTRA = ["/code", "/suspend", "/resume", "/snapshots", "/egresspolicy", "/egress-decisions",
+         "/exec/stream"]
+
+
+def routes():
+    """(method, pattern) of every route in the daemon's route table (src/daemon/routes.c)."""
+    with open(os.path.join(ROOT, "src", "daemon", "routes.c")) as f:
+        text = f.read()
+    sb = re.search(r'#define SB "([^"]+)"', text).group(1)
+    out = []
+    for m, prefix, path in re.findall(r'\{"([A-Z]+)",\s*(SB\s*)?"([^"]*)"', text):
+        out.append((m, (sb if prefix else "") + path))
+    assert len(out) > 20, out
+    return out
+
+
+def test_every_tenant_route_is_tried():
+    """The tests below must try, as another tenant, every route that names an object, each
+    with its own method (a wrong one is a 405 from the router before any ownership check, and
+    proves nothing: /stats was once tried only with POST)."""
+    tried = {(m, p.split("?")[0]) for m, p, _ in endpoints("{group}", "{id}")}
+    tried |= {("PUT", "/v1/sandboxgroups/{group}"),  # test_same_group_name_...
+              ("DELETE", "/v1/keys/{id}"),  # test_ordinary_key_cannot_use_admin_endpoints
+              ("DELETE", "/v1/images/{name...}")}  # test_other_tenant_cannot_see_or_use_images
+    missing = [(m, p) for m, p in routes() if "{" in p and (m, p) not in tried]
+    assert not missing, "routes no cross-tenant test tries: %s" % missing
 
 
 def call(d, method, path, body, key):
@@ -115,13 +142,18 @@ def test_same_group_name_does_not_touch_other_tenant(airlockd, group, sandbox, t
 
 def test_ordinary_key_cannot_use_admin_endpoints(airlockd, tenant_key):
     """Attack: an ordinary tenant mints keys (for itself as admin, or for another tenant),
-    reads metrics, or imports an image from a host path.  Defence: 403 Forbidden."""
+    revokes another tenant's key, reads metrics, or imports an image from a host path.
+    Defence: 403 Forbidden; the other key still works."""
+    st, victim = airlockd.api("POST", "/v1/keys", {"tenant": "t-" + secrets.token_hex(4)})
+    assert st == 201, (st, victim)
     for m, p, b in (("POST", "/v1/keys", {"tenant": "victim", "admin": True}),
                     ("POST", "/v1/keys", {"tenant": "victim"}), ("GET", "/v1/keys", None),
+                    ("DELETE", "/v1/keys/" + victim["id"], None),
                     ("GET", "/metrics", None),
                     ("POST", "/v1/images/import", {"path": "/etc", "name": "hostetc"})):
         st, r = airlockd.api(m, p, b, key=tenant_key)
         assert st == 403, (m, p, st, r)
+    assert airlockd.api("GET", "/v1/sandboxgroups", key=victim["key"])[0] == 200
 
 
 BAD_KEYS = [("missing", None), ("garbage", "garbage-" + secrets.token_hex(16)),

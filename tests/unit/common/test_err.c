@@ -41,6 +41,22 @@ static void test_http_mapping(void **state)
     assert_int_equal(al_err_kind_from_errno(ENOSPC), AL_ERR_LIMIT);
 }
 
+/* A write that fails for a full disk is a clear 429, never a 500; other kinds are kept. */
+static void test_full_disk_is_limit(void **state)
+{
+    struct al_err err = {0};
+    assert_int_equal(al_err_sys(&err, AL_ERR_INTERNAL, ENOSPC, "write blob"), -ENOSPC);
+    assert_int_equal(err.kind, AL_ERR_LIMIT);
+    assert_string_equal(err.msg, "write blob: No space left on device");
+    assert_int_equal(al_err_http_status(err.kind), 429);
+    al_err_set(&err, AL_ERR_INTERNAL, -EDQUOT, "quota");
+    assert_int_equal(err.kind, AL_ERR_LIMIT);
+    al_err_sys(&err, AL_ERR_UPSTREAM, ENOSPC, "registry");
+    assert_int_equal(err.kind, AL_ERR_UPSTREAM);
+    al_err_sys(&err, AL_ERR_INTERNAL, EIO, "read");
+    assert_int_equal(err.kind, AL_ERR_INTERNAL);
+}
+
 static void test_truncates_long_message(void **state)
 {
     struct al_err err = {0};
@@ -56,7 +72,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_and_wrap),           cmocka_unit_test(test_sys_appends_strerror),
         cmocka_unit_test(test_zero_code_becomes_eio),  cmocka_unit_test(test_http_mapping),
-        cmocka_unit_test(test_truncates_long_message),
+        cmocka_unit_test(test_truncates_long_message), cmocka_unit_test(test_full_disk_is_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,7 +171,8 @@ static void test_unsupported_is_501(void **state)
     expect_kind("{\"image\":\"b\",\"isolation\":\"vm\"}", AL_ERR_INVALID, "isolation");
     expect_kind("{\"image\":\"b\",\"egress\":{\"defaultAction\":\"allow\"}}", AL_ERR_UNSUPPORTED,
                 "egress");
-    expect_kind("{\"image\":\"b\",\"egress\":{\"defaultAction\":\"deny\",\"rules\":[{}]}}",
+    expect_kind("{\"image\":\"b\",\"egress\":{\"defaultAction\":\"deny\",\"rules\":[{\"host\":"
+                "\"pypi.org\",\"action\":\"allow\"}]}}",
                 AL_ERR_UNSUPPORTED, "egress");
     expect_kind("{\"image\":\"b\",\"egress\":{\"defaultAction\":\"deny\",\"rules\":[]}}",
                 AL_ERR_NONE, NULL);
@@ -204,12 +205,149 @@ static void test_unsupported_is_501(void **state)
     expect_kind("{\"image\":\"b\",\"pool\":{\"size\":100000}}", AL_ERR_INVALID, "size");
 }
 
+/* A well-formed egress rule is refused as not built (501); a malformed one is a 400 naming
+ * the rule and field, so that a client learns about its mistake before rules are built. */
+static void test_egress_rules_shape(void **state)
+{
+    static const char *const good[] = {
+        "{\"host\":\"example.com\",\"action\":\"allow\"}",
+        "{\"host\":\"*.example.com\",\"action\":\"deny\"}",
+        ("{\"host\":\"API.github.com\",\"action\":\"transform\",\"path\":\"/repos/\","
+         "\"method\":\"POST\"}"),
+        "{\"host\":\"localhost\",\"action\":\"deny\",\"path\":\"/\"}",
+        "{\"host\":\"93.184.216.34\",\"action\":\"deny\"}",
+        "{\"host\":\"a-b.c0.io\",\"action\":\"allow\",\"method\":\"GET\"}",
+    };
+    static const struct {
+        const char *rule, *needle;
+    } bad[] = {
+        {"{}", "host"},
+        {"{\"action\":\"allow\"}", "host"},
+        {"{\"host\":\"example.com\"}", "action"},
+        {"{\"host\":\"example.com\",\"action\":\"permit\"}", "rules[0].action"},
+        {"{\"host\":\"example.com\",\"action\":1}", "action"},
+        {"{\"host\":\"\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"*\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"*.\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"*example.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"a.*.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"example.com.\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"a..com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"-a.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"a-.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"example.com:443\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"http://example.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"ex ample.com\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"[::1]\",\"action\":\"allow\"}", "rules[0].host"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"path\":\"repos\"}", "path"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"path\":\"/a b\"}", "path"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"path\":\"/a\\nb\"}", "path"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"path\":\"\"}", "path"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"path\":[\"/\"]}", "path"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"method\":\"get\"}", "method"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"method\":\"\"}", "method"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"method\":\"GET /\"}", "method"},
+        {"{\"host\":\"example.com\",\"action\":\"allow\",\"port\":443}", "'port'"},
+    };
+    char buf[1024];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"image\":\"b\",\"egress\":{\"rules\":[%s]}}", good[i]);
+        expect_kind(buf, AL_ERR_UNSUPPORTED, "egress");
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"image\":\"b\",\"egress\":{\"rules\":[%s]}}", bad[i].rule);
+        expect_kind(buf, AL_ERR_INVALID, bad[i].needle);
+    }
+    /* the second rule is the bad one: named by its index */
+    expect_kind("{\"image\":\"b\",\"egress\":{\"rules\":[{\"host\":\"a.com\",\"action\":\"allow\"},"
+                "{\"host\":\"b.com\",\"action\":\"maybe\"}]}}",
+                AL_ERR_INVALID, "rules[1].action");
+    /* a 64-character label, a 254-character name */
+    char host[300];
+    memset(host, 'a', 64);
+    host[64] = '\0';
+    assert_false(policy_egress_host_valid(host));
+    host[63] = '\0';
+    assert_true(policy_egress_host_valid(host));
+    /* 25 x "aaaaaaaaa." + "aaa": 253 characters, the most a DNS name has; one more is too many */
+    for (size_t i = 0; i < 250; i++)
+        host[i] = i % 10 == 9 ? '.' : 'a';
+    memcpy(host + 250, "aaa", 4);
+    assert_int_equal(strlen(host), 253);
+    assert_true(policy_egress_host_valid(host));
+    memcpy(host + 250, "aaaa", 5);
+    assert_false(policy_egress_host_valid(host));
+}
+
+/* secrets: {"name": {"value": "..."}}; a well-formed one is 501 (naming "secrets"), a
+ * malformed one 400; an empty object is fine; a value never shows in the message. */
+static void test_secrets_shape(void **state)
+{
+    expect_kind("{\"image\":\"b\",\"secrets\":{}}", AL_ERR_NONE, NULL);
+    expect_kind("{\"image\":\"b\",\"secrets\":null}", AL_ERR_NONE, NULL);
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"gh-token\":{\"value\":\"s3cr3t\"}}}",
+                AL_ERR_UNSUPPORTED, "secrets");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"x\"},\"b2\":{\"value\":\"y\"}}}",
+                AL_ERR_UNSUPPORTED, "secrets");
+    expect_kind("{\"image\":\"b\",\"secrets\":[]}", AL_ERR_INVALID, "secrets");
+    expect_kind("{\"image\":\"b\",\"secrets\":\"tok\"}", AL_ERR_INVALID, "secrets");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"GH_TOKEN\":{\"value\":\"x\"}}}", AL_ERR_INVALID,
+                "secret name");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"\":{\"value\":\"x\"}}}", AL_ERR_INVALID,
+                "secret name");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":\"x\"}}", AL_ERR_INVALID, "secrets.a");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":{}}}", AL_ERR_INVALID, "value");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"\"}}}", AL_ERR_INVALID,
+                "secrets.a.value");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":7}}}", AL_ERR_INVALID, "value");
+    expect_kind("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"x\",\"ttl\":1}}}", AL_ERR_INVALID,
+                "'ttl'");
+    /* bounds: 65 entries; a value over 64 KiB */
+    char *buf = malloc(POLICY_SECRET_VALUE_MAX + 256);
+    assert_non_null(buf);
+    size_t n = (size_t)snprintf(buf, 64, "{\"image\":\"b\",\"secrets\":{");
+    for (int i = 0; i <= POLICY_SECRETS_MAX; i++)
+        n += (size_t)snprintf(buf + n, 64, "%s\"s%d\":{\"value\":\"v\"}", i ? "," : "", i);
+    snprintf(buf + n, 8, "}}");
+    expect_kind(buf, AL_ERR_INVALID, "more than");
+    n = (size_t)snprintf(buf, 64, "{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"");
+    memset(buf + n, 'v', POLICY_SECRET_VALUE_MAX + 1);
+    n += POLICY_SECRET_VALUE_MAX + 1;
+    snprintf(buf + n, 8, "\"}}}");
+    expect_kind(buf, AL_ERR_INVALID, "longer than");
+    free(buf);
+    /* a value is never echoed */
+    struct policy_group g;
+    struct al_err err;
+    assert_int_not_equal(
+        check("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"hunter2\",\"x\":1}}}", &g, &err),
+        0);
+    policy_group_free(&g);
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_int_equal(
+        check("{\"image\":\"b\",\"secrets\":{\"a\":{\"value\":\"hunter2\"}}}", &g, &err), -ENOTSUP);
+    assert_null(strstr(err.msg, "hunter2"));
+    policy_group_free(&g);
+    /* the encoded group shows the (empty) setting */
+    assert_int_equal(check("{\"image\":\"b\"}", &g, &err), 0);
+    cleanup_json json_t *enc = policy_group_encode(&g);
+    policy_group_free(&g);
+    assert_non_null(enc);
+    assert_true(json_is_object(json_object_get(enc, "secrets")));
+    assert_int_equal(json_object_size(json_object_get(enc, "secrets")), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_tiers),
-        cmocka_unit_test(test_resources),        cmocka_unit_test(test_unknown_fields_every_level),
-        cmocka_unit_test(test_image_env_labels), cmocka_unit_test(test_unsupported_is_501),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_tiers),
+        cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_unknown_fields_every_level),
+        cmocka_unit_test(test_image_env_labels),
+        cmocka_unit_test(test_unsupported_is_501),
+        cmocka_unit_test(test_egress_rules_shape),
+        cmocka_unit_test(test_secrets_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

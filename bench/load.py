@@ -18,7 +18,9 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -266,6 +268,28 @@ def throttled(sid):
     return cg_counter(sid, ["cpu.stat"], "nr_throttled")
 
 
+def host_spawn_ms(n):
+    """fork+exec+wait of /bin/true on the host, n times back to back (bench_client spawn: the
+    same C timing code as make bench); ms per run, [] when no C compiler is at hand."""
+    global SPAWN_CLIENT
+    if SPAWN_CLIENT is None:
+        tmp = tempfile.mkdtemp(prefix="airlock-load-")
+        exe = os.path.join(tmp, "bench_client")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"],
+                               capture_output=True, text=True).stdout.split()
+        ok = subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "bench_client.c")] + flags,
+                            capture_output=True).returncode == 0
+        SPAWN_CLIENT = exe if ok else ""
+    if not SPAWN_CLIENT:
+        return []
+    out = subprocess.run([SPAWN_CLIENT, "spawn", str(n), "--", "/bin/true"], capture_output=True,
+                         text=True)
+    return [int(x) / 1000.0 for x in out.stdout.split()]
+
+
+SPAWN_CLIENT = None
+
+
 def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
     """The victim is in a group of its own at tier M (1 CPU): back-to-back execs at XS (0.25
     CPU) exhaust the victim's own CPU quota, and the CFS throttling (~60 ms stalls, 3% of
@@ -279,6 +303,7 @@ def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
     thr0 = throttled(victim)
     quiet = exec_rtts(c, vgroup, victim, quiet_n)
     thr1 = throttled(victim)
+    host_quiet = host_spawn_ms(quiet_n)
     noisy_ids = []
     for _ in NOISY_KINDS:
         st, body, _ = c.call("POST", "/v1/sandboxgroups/%s/sandboxes" % group, {})
@@ -294,6 +319,8 @@ def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
     loud = exec_rtts(c, vgroup, victim, until=t0 + window)
     t1 = time.time()
     thr2 = throttled(victim)
+    host_loud = host_spawn_ms(quiet_n)  # the bombs still run
+    t2 = time.time()
     stop.set()
     for t in threads:
         t.join()
@@ -317,13 +344,20 @@ def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
                  "%.2f / %.2f ms (%d of %d answered)" % (pct(l_ok, 50), l99, len(l_ok),
                                                          len(loud)),
                  "<= 3x quiet p99 (%.2f ms)" % (3 * q99), l99 <= 3 * q99 and len(l_ok) == len(loud)))
+    if host_quiet and host_loud:
+        h99q, h99l = pct(host_quiet, 99), pct(host_loud, 99)
+        rows.append(("noisy", "peer: fork+exec of /bin/true on the host, no sandbox (the kernel's "
+                     "own floor), p50 / p99 quiet -> noisy",
+                     "%.2f / %.2f -> %.2f / %.2f ms (p99 x%.1f)" % (
+                         pct(host_quiet, 50), h99q, pct(host_loud, 50), h99l, h99l / h99q),
+                     "", None))
     for kind in BOMBS:
         sids = [sid for sid, k in zip(noisy_ids, NOISY_KINDS) if k == kind]
         if not sids:
             continue
         all_runs = [r for sid in sids for r in runs[sid]]
         bad = [r[3] for r in all_runs if not r[2]]
-        cov = min(coverage(runs[sid], t0, t1) for sid in sids)
+        cov = min(coverage(runs[sid], t0, t2) for sid in sids)
         stopped_by = {"fork": "pids limit", "memory": "OOM kill", "cpu": "timeout"}[kind]
         rows.append(("noisy", "%s bombs (%d sandboxes): runs stopped by the %s; min. share of "
                      "the window a bomb ran" % (kind, len(sids), stopped_by),

@@ -177,7 +177,7 @@ int rt_sandbox_adopt(const struct rt_spec *spec, struct rt_sandbox **ret, struct
     cleanup_close int keep = (int)syscall(SYS_pidfd_getfd, pidfd, RT_REATTACH_KEEP_FD, 0);
     if (keep < 0)
         return al_err_sys(err, AL_ERR_UNAVAILABLE, errno,
-                          "sandbox %s: PID 1 has no reattach socket (made by an older airlockd?)",
+                          "sandbox %s: PID 1 has no reattach socket: made by an older airlockd?",
                           spec->id);
     int type = 0;
     socklen_t tl = sizeof(type);

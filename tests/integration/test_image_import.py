@@ -192,9 +192,12 @@ def ti(name, typ=tarfile.REGTYPE, data=b"", mode=0o644, link=""):
     return (t, data if typ == tarfile.REGTYPE else None)
 
 
-def docker_archive(path, layers, cmd=("/bin/sh",)):
+def docker_archive_bytes(layers, **config):
+    """A docker-archive (docker save) of an image made of `layers` (uncompressed tars);
+    config: the image config's "config" fields (Cmd defaults to /bin/sh)."""
     diff_ids = ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": list(cmd)},
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "config": dict({"Cmd": ["/bin/sh"]}, **config),
                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     entries = [ti("cfg.json", data=cfg)]
     names = []
@@ -203,8 +206,12 @@ def docker_archive(path, layers, cmd=("/bin/sh",)):
         entries.append(ti(names[-1], data=l))
     entries.append(ti("manifest.json", data=json.dumps(
         [{"Config": "cfg.json", "RepoTags": ["x/y:latest"], "Layers": names}]).encode()))
+    return tar_bytes(entries)
+
+
+def docker_archive(path, layers):
     with open(path, "wb") as f:
-        f.write(tar_bytes(entries))
+        f.write(docker_archive_bytes(layers))
 
 
 def test_hostile_layer_in_archive(store, tmp_path):

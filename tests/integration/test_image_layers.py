@@ -12,7 +12,7 @@ import pytest
 from conftest import new_group
 from test_api_images import busybox_layout
 from test_api_sandboxes import sandbox_or_skip
-from test_image_import import tar_bytes, ti
+from test_image_import import docker_archive_bytes as docker_archive, tar_bytes, ti
 
 
 def busybox_layer():
@@ -30,22 +30,6 @@ def busybox_layer():
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def docker_archive(layers, **config):
-    """A docker-archive (docker save) of an image made of `layers` (uncompressed tars)."""
-    cfg = json.dumps({"architecture": "amd64", "os": "linux",
-                      "config": dict({"Cmd": ["/bin/sh"]}, **config),
-                      "rootfs": {"type": "layers",
-                                 "diff_ids": ["sha256:" + sha(l) for l in layers]}}).encode()
-    entries = [ti("cfg.json", data=cfg)]
-    names = []
-    for i, l in enumerate(layers):
-        names.append("l%d/layer.tar" % i)
-        entries.append(ti(names[-1], data=l))
-    entries.append(ti("manifest.json", data=json.dumps(
-        [{"Config": "cfg.json", "RepoTags": ["x/y:latest"], "Layers": names}]).encode()))
-    return tar_bytes(entries)
 
 
 def import_image(d, name, archive, key=None):

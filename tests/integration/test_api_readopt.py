@@ -10,7 +10,8 @@ import time
 
 from conftest import new_group
 from hostres import assert_unchanged, snapshot
-from test_api_sandboxes import cgroup_dirs, mounts_under, sandbox_or_skip, sandbox_processes
+from test_api_sandboxes import (cgroup_dirs, mounts_under, sandbox_or_skip, sandbox_processes,
+                                wait_deleted)
 
 
 def live(pids):
@@ -114,12 +115,8 @@ def test_readopted_sandbox_keeps_its_lifetime(fresh_daemon):
     d2 = fresh_daemon(state_dir=d.state_dir)
     st, r = d2.api("GET", sb.base)
     assert r["state"] == "running", r
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        st, r = d2.api("GET", sb.base)
-        if r["state"] == "deleted":
-            break
-        time.sleep(0.3)
+    sb.d = d2
+    r = wait_deleted(d2, sb, 20)
     assert r["state"] == "deleted" and r["reason"] == "lifetime_expired", r
     assert time.time() - t_created >= 5.5  # expired on the original schedule, not earlier
     assert_all_gone(d2, sb.id, pids)

@@ -384,16 +384,21 @@ def test_delete_during_exec(airlockd, sb):
     assert sandbox_processes(sb.id) == []
 
 
+def wait_deleted(d, sb, timeout):
+    """Polls until the sandbox is deleted or timeout seconds passed; returns its record."""
+    deadline = time.time() + timeout
+    while True:
+        st, r = d.api("GET", sb.base)
+        if r["state"] == "deleted" or time.time() > deadline:
+            return r
+        time.sleep(0.3)
+
+
 def test_max_lifetime(airlockd):
     g = new_group(airlockd, lifecycle={"maxLifetimeSeconds": 2})
     try:
         sb, _ = sandbox_or_skip(airlockd, g)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            st, r = airlockd.api("GET", sb.base)
-            if r["state"] == "deleted":
-                break
-            time.sleep(0.3)
+        r = wait_deleted(airlockd, sb, 15)
         assert r["state"] == "deleted" and r["reason"] == "lifetime_expired", r
         assert sandbox_processes(sb.id) == []
     finally:

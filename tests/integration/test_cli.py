@@ -40,13 +40,25 @@ def cli(airlockd):
 
 # --- without a daemon ---------------------------------------------------------------------
 
+COMMANDS = [("group", c) for c in ("create", "ls", "get", "rm")] + \
+    [("sandbox", c) for c in ("create", "ls", "get", "rm", "exec", "cp")] + [("run",)] + \
+    [("image", c) for c in ("pull", "import", "ls", "rm")] + \
+    [("key", c) for c in ("create", "ls", "rm")]
+
+
 def test_help_everywhere():
-    for args in (["--help"], ["group", "--help"], ["group", "create", "--help"],
-                 ["sandbox", "exec", "--help"], ["sandbox", "cp", "-h"], ["run", "--help"],
-                 ["image", "pull", "--help"], ["key", "create", "--help"]):
+    for args in (["--help"], ["group", "--help"], ["sandbox", "--help"], ["image", "--help"],
+                 ["key", "--help"], ["sandbox", "cp", "-h"]):
         r = run_cli(args, conn=False)
         assert r.returncode == 0, (args, r.stderr)
         assert b"usage: airlock" in r.stdout, args
+    # every command has its own help, which names it, and its help needs no daemon
+    for cmd in COMMANDS:
+        r = run_cli(list(cmd) + ["--help"], conn=False)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert r.stdout.startswith(b"usage: airlock " + " ".join(cmd).encode() + b" "), \
+            (cmd, r.stdout[:200])
+        assert b"Global options:" in r.stdout, cmd
 
 
 def test_usage_errors_exit_2():

@@ -14,7 +14,7 @@ CLI = os.environ.get("AIRLOCK_CLI") or binary("airlock")
 pytestmark = pytest.mark.skipif(CLI is None, reason="airlock CLI not built")
 
 
-def run_cli(args, url=None, key=None, input=None, env=None, timeout=180, conn=True):
+def run_cli(args, url=None, key=None, input=None, env=None, timeout=180, conn=True, stderr=None):
     cmd = [CLI]
     if conn:
         if url:
@@ -26,8 +26,11 @@ def run_cli(args, url=None, key=None, input=None, env=None, timeout=180, conn=Tr
     for k in ("AIRLOCK_URL", "AIRLOCK_KEY", "AIRLOCK_STATE_DIR"):
         e.pop(k, None)
     e.update(env or {})
-    return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=e,
-                          cwd=tempfile.gettempdir())
+    if stderr is None:
+        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=e,
+                              cwd=tempfile.gettempdir())
+    return subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=stderr,
+                          timeout=timeout, env=e, cwd=tempfile.gettempdir())
 
 
 @pytest.fixture
@@ -375,6 +378,30 @@ def test_image_import_ls_rm(cli, tmp_path):
     assert r.returncode == 1, r
 
 
+def pull_on_tty(cli, *args):
+    """Run `airlock image pull ARGS` with stderr on a pseudo-terminal; returns what it drew."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "wb", closefd=False) as tty:
+            r = cli("image", "pull", *args, stderr=tty)
+        assert r.returncode == 0, r
+        out = b""
+        os.set_blocking(master, False)
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 @pytest.mark.skipif(Registry is None, reason="registry harness unavailable")
 def test_image_pull(cli, busybox_layout):  # noqa: F811
     reg = Registry()
@@ -384,6 +411,10 @@ def test_image_pull(cli, busybox_layout):  # noqa: F811
         assert r.returncode == 0, r.stderr
         assert b"cli-pulled" in r.stdout
         assert b"\r" not in r.stderr  # no progress bar when stderr is not a terminal
+        # on a terminal: a bar redrawn in place, ending at 100%
+        assert cli("image", "rm", "cli-pulled").returncode == 0
+        out = pull_on_tty(cli, reg.host + "/cli/bb:v1", "--name", "cli-pulled")
+        assert b"\r\x1b[K[" in out and b"] 100% " in out, out[-400:]
         r = cli("image", "ls", "--json")
         assert "cli-pulled" in [i["name"] for i in json.loads(r.stdout)["images"]]
         r = cli("run", "g-none-" + secrets.token_hex(2), "--image", "cli-pulled", "--", "true")

@@ -221,11 +221,17 @@ def test_exec_non_utf8_replaced(sb):
     assert r["stderr"] == "\u03bb"
 
 
-def test_exec_output_cap(sb):
-    r = sb.exec("head -c 100000 /dev/zero | tr '\\0' x", maxOutputBytes=1000)
-    assert r["stdoutTruncated"] is True
-    assert 0 < len(r["stdout"]) <= 100000
-    assert len(r["stdout"]) <= 1000 + 65536
+@pytest.mark.parametrize("cap", [1000, 65537])
+def test_exec_output_cap(sb, cap):
+    """Each stream keeps exactly its first maxOutputBytes and says it was truncated; a stream
+    under the cap is whole and not marked."""
+    r = sb.exec("head -c 100000 /dev/zero | tr '\\0' x; head -c 5000 /dev/zero | tr '\\0' y >&2",
+                maxOutputBytes=cap)
+    assert r["stdout"] == "x" * cap and r["stdoutTruncated"] is True, len(r["stdout"])
+    if cap < 5000:
+        assert r["stderr"] == "y" * cap and r["stderrTruncated"] is True, len(r["stderr"])
+    else:
+        assert r["stderr"] == "y" * 5000 and r["stderrTruncated"] is False, len(r["stderr"])
 
 
 @pytest.mark.parametrize("body", [

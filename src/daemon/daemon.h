@@ -84,7 +84,8 @@ void dm_shutdown(struct daemon *d);
 /* Lifetime expiry and orphan reaping. */
 int dm_reaper_start(struct daemon *d, struct al_err *err);
 void dm_reaper_stop(struct daemon *d);
-/* One pass of lifetime expiry (the reaper thread calls it every second). */
+/* One pass of the reaper thread (every second): a sandbox whose agent is gone becomes
+ * failed, then sandboxes past their lifetime are deleted. */
 int dm_reaper_tick(struct daemon *d);
 /* Sandbox JSON object from its store row. */
 json_t *dm_sandbox_json(const struct store_sandbox *s);

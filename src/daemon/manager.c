@@ -603,6 +603,11 @@ void dm_shutdown(struct daemon *d)
 
 int dm_reaper_tick(struct daemon *d)
 {
+    /* a sandbox whose agent died shows failed without waiting for a request to find out */
+    pthread_mutex_lock(&d->mu);
+    for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+        check_alive_locked(d, s);
+    pthread_mutex_unlock(&d->mu);
     cleanup_strv char **ids = collect_ids(d, (int64_t)time(NULL));
     delete_ids(d, ids, DM_REASON_LIFETIME_EXPIRED);
     return 0;

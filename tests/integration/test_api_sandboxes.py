@@ -542,6 +542,26 @@ def test_agent_death_marks_failed(airlockd, group):
     assert wait_no_leftovers(airlockd, sb.id, mntns) == {}, "left after delete (it had %s)" % had
 
 
+def test_dead_sandbox_shows_failed_without_a_request(airlockd, group):
+    """Nobody touches the sandbox after its PID 1 dies: GET alone shows failed/error soon."""
+    sb, _ = sandbox_or_skip(airlockd, group)
+    try:
+        init = sandbox_init(sb.id)
+        assert init, "cannot find the sandbox's init from the host"
+        st, r = airlockd.api("GET", sb.base)
+        assert r["state"] == "running", r
+        os.kill(init, 9)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st, r = airlockd.api("GET", sb.base)
+            if r["state"] != "running":
+                break
+            time.sleep(0.2)
+        assert r["state"] == "failed" and r["reason"] == "error", r
+    finally:
+        assert sb.delete() == 204
+
+
 def test_python_builtin(airlockd):
     if not os.path.exists("/var/cache/airlock/images/python/index.json") and \
             not os.environ.get("AIRLOCK_IMAGE_CACHE"):

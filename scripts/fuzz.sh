@@ -5,7 +5,8 @@
 # in build-fuzz/artifacts/<target>/ and fail the run.  Prints, and writes to
 # bench/results/fuzz-<date>.md, one row per target: executions, executions per second,
 # coverage (edges) and features at the end, corpus size, crashes.  FUZZ_MERGE=1 then merges
-# the coverage-increasing inputs back into tests/fuzz/corpus/<target>/ (libFuzzer -merge=1).
+# the inputs that reach new edges back into tests/fuzz/corpus/<target>/ (libFuzzer -merge=1
+# -use_counters=0: new edges only, not finer hit counts, so the checked-in corpora stay small).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-${FUZZ_SECONDS:-60}}
@@ -74,7 +75,7 @@ if [ "${FUZZ_MERGE:-0}" = 1 ]; then
   for name in "${targets[@]}"; do
     mkdir -p tests/fuzz/corpus/"$name"
     before=$(ls tests/fuzz/corpus/"$name" | wc -l)
-    build-fuzz/tests/fuzz/fuzz_"$name" -merge=1 tests/fuzz/corpus/"$name" \
+    build-fuzz/tests/fuzz/fuzz_"$name" -merge=1 -use_counters=0 tests/fuzz/corpus/"$name" \
       build-fuzz/corpus/"$name" >/dev/null 2>&1 || rc=1
     echo "fuzz: $name corpus $before -> $(ls tests/fuzz/corpus/"$name" | wc -l) files"
   done

@@ -249,11 +249,12 @@ def bench_peer_idle(rt, cli, tmp, rootfs):
     ids = []
     try:
         for i in range(IDLE):
-            cid = "bench-%s-idle-%d" % (rt, i)
+            # zero-padded: runsc takes an id prefix, so no id may be a prefix of another
+            cid = "bench-%s-idle-%03d" % (rt, i)
             # each container its own cgroup: patch cgroupsPath per container
-            bi = make_bundle(tmp, rootfs, "%s-idle-%d" % (rt, i), ["/bin/sleep", "100000"], rt)
+            bi = make_bundle(tmp, rootfs, "%s-idle-%03d" % (rt, i), ["/bin/sleep", "100000"], rt)
             detached(cli + ["run", "--detach", "--bundle", bi, cid], tmp)
-            ids.append((cid, "%s-idle-%d" % (rt, i), bi))
+            ids.append((cid, "%s-idle-%03d" % (rt, i), bi))
         time.sleep(1)
         kids = children_map()
         pss, cg = [], []

@@ -37,6 +37,7 @@ struct agent {
     int root_fd;                    /* file ops and passwd lookups resolve inside it */
     int null_fd;                    /* /dev/null, opened before any user code ran */
     bool privileged;                /* started with capabilities (the real PID 1 case) */
+    bool bounding_dropped;          /* its bounding set emptied at start (children inherit) */
     gid_t groups[AGENT_MAX_GROUPS]; /* the agent's own supplementary groups */
     size_t ngroups;
     bool is_init;          /* getpid() == 1 */
@@ -100,6 +101,8 @@ int agent_pty_resize(int master, uint16_t rows, uint16_t cols);
 /* caps.c */
 bool agent_caps_any_effective(void);
 /* In the child, before setuid: bounding set, ambient set, securebits. */
-int agent_caps_prepare_drop(bool privileged);
+/* Empty the bounding set (needs CAP_SETPCAP).  0 or -errno. */
+int agent_caps_drop_bounding(void);
+int agent_caps_prepare_drop(bool privileged, bool bounding_dropped);
 /* In the child, after setuid: clear permitted/effective/inheritable. */
 int agent_caps_clear(void);

@@ -28,17 +28,21 @@ bool agent_caps_any_effective(void)
     return d[0].effective || d[1].effective;
 }
 
-int agent_caps_prepare_drop(bool privileged)
+int agent_caps_drop_bounding(void)
 {
-    for (int c = 0; c < 64; c++) {
-        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
-            if (errno == EINVAL)
-                break; /* past CAP_LAST_CAP */
-            if (privileged)
-                return -errno;
-            break; /* unprivileged (test mode): nothing to drop, nothing to regain */
-        }
-    }
+    for (int c = 0; c < 64; c++)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+            return errno == EINVAL ? 0 : -errno; /* EINVAL: past CAP_LAST_CAP */
+    return 0;
+}
+
+int agent_caps_prepare_drop(bool privileged, bool bounding_dropped)
+{
+    /* the agent normally empties its own bounding set once at start (children inherit it);
+     * else each child does (41 prctl calls, each a new set of credentials) */
+    int rc = bounding_dropped ? 0 : agent_caps_drop_bounding();
+    if (rc < 0 && privileged)
+        return rc; /* unprivileged (test mode): nothing to drop, nothing to regain */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
     unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |

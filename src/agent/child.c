@@ -142,10 +142,8 @@ static void exec_search(const struct agent_child_args *c)
 
 void agent_child_run(const struct agent_child_args *c)
 {
-    /* default dispositions; the mask is cleared right before execve */
-    for (int sig = 1; sig < _NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+    /* dispositions are the defaults already (the agent reset them at start and sets none); the
+     * mask is cleared right before execve */
     umask(022);
     if (setsid() < 0)
         fail(c, AGENT_STAGE_SETSID, errno);
@@ -158,7 +156,7 @@ void agent_child_run(const struct agent_child_args *c)
         errno != EINVAL)
         fail(c, AGENT_STAGE_FDS, errno);
 
-    int rc = agent_caps_prepare_drop(c->privileged);
+    int rc = agent_caps_prepare_drop(c->privileged, c->bounding_dropped);
     if (rc < 0)
         fail(c, AGENT_STAGE_CAPS, -rc);
     /* EPERM is only acceptable where nobody could change groups: without capabilities (tests)

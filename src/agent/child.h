@@ -33,6 +33,7 @@ struct agent_child_args {
     int report_fd;
     bool privileged;
     bool setgroups_denied;
+    bool bounding_dropped; /* the agent's bounding set, inherited, is empty already */
 };
 
 __attribute__((noreturn)) void agent_child_run(const struct agent_child_args *c);

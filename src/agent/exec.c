@@ -180,6 +180,7 @@ void agent_exec_request(struct agent *a, const struct al_frame *f)
     struct agent_child_args c = {.argv = r.argv,
                                  .tty_fd = -1,
                                  .privileged = a->privileged,
+                                 .bounding_dropped = a->bounding_dropped,
                                  .setgroups_denied = a->setgroups_denied};
     if (agent_resolve_user(a, r.user ? r.user : a->user_spec, &c.user, &err) < 0)
         goto fail;

@@ -205,10 +205,13 @@ static char *read_db(int root_fd, const char *path)
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return NULL;
-    char *buf = malloc(AGENT_DB_MAX + 1);
+    /* sized by the file (this runs for every exec: a 4 MiB buffer each time was an mmap, page
+     * faults and a TLB-flushing munmap); a file that grows meanwhile is read up to its old size */
+    size_t cap = st.st_size < (off_t)AGENT_DB_MAX ? (size_t)st.st_size : AGENT_DB_MAX;
+    char *buf = malloc(cap + 1);
     if (!buf)
         return NULL;
-    ssize_t n = al_read_all(fd, buf, AGENT_DB_MAX);
+    ssize_t n = al_read_all(fd, buf, cap);
     if (n < 0) {
         free(buf);
         return NULL;
@@ -581,6 +584,11 @@ int main(int argc, char **argv)
     sigset_t all, chld;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
+    /* every signal is blocked and SIGCHLD read from a signalfd: the agent needs no handler, and
+     * with every disposition the default here, exec children need not reset them one by one */
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     a.sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -604,6 +612,8 @@ int main(int argc, char **argv)
     }
     al_fd_nonblock(a.null_fd, false);
     a.privileged = agent_caps_any_effective();
+    /* the agent never execs: it needs no bounding set, and its children inherit an empty one */
+    a.bounding_dropped = a.privileged && agent_caps_drop_bounding() == 0;
     a.setgroups_denied = setgroups_denied();
     int ng = getgroups(AGENT_MAX_GROUPS, a.groups);
     a.ngroups = ng > 0 ? (size_t)ng : 0;

@@ -47,6 +47,15 @@ def test_no_new_privs_and_seccomp(atk):
     assert f.get("Seccomp") == ["2"], f
 
 
+def test_signals_start_at_default(sandbox):
+    """User code starts with no signal blocked, ignored or caught (what a shell or a server
+    expects of a fresh process), whatever the agent does with its own signals."""
+    r = sandbox.exec(["cat", "/proc/self/status"])
+    f = status_fields(r["stdout"].replace("\n", ";"))
+    for k in ("SigBlk", "SigIgn", "SigCgt"):
+        assert k in f and int(f[k][0], 16) == 0, (k, f.get(k))
+
+
 def uid_ranges(sb):
     out = {}
     for m in ("uid_map", "gid_map"):

@@ -145,7 +145,10 @@ void agent_child_run(const struct agent_child_args *c)
     /* dispositions are the defaults already (the agent reset them at start and sets none); the
      * mask is cleared right before execve */
     umask(022);
-    if (setsid() < 0)
+    /* a process group of its own, for timeouts and SIGNAL frames; a session too only with a
+     * pty, which it takes as its controlling terminal (a new session also costs a scheduler
+     * autogroup, ~40 us per exec, for nothing without a terminal) */
+    if (c->tty_fd >= 0 ? setsid() < 0 : setpgid(0, 0) < 0)
         fail(c, AGENT_STAGE_SETSID, errno);
     if (c->tty_fd >= 0 && ioctl(c->tty_fd, TIOCSCTTY, 0) < 0)
         fail(c, AGENT_STAGE_TTY, errno);
@@ -188,7 +191,7 @@ const char *agent_child_stage_name(int stage)
 {
     switch (stage) {
     case AGENT_STAGE_SETSID:
-        return "setsid";
+        return "setsid/setpgid";
     case AGENT_STAGE_TTY:
         return "set controlling terminal";
     case AGENT_STAGE_FDS:

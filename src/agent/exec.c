@@ -1,8 +1,8 @@
 /* EXEC requests: spawn, stdin feeding, output forwarding with caps, timeouts, EXIT.
  *
- * An exec lives from its EXEC frame until its EXIT frame.  The main process is a session
- * and process-group leader (setsid), so timeouts and SIGNAL frames reach everything it
- * started.  EXIT is sent once the main process was reaped and its output fds reached EOF,
+ * An exec lives from its EXEC frame until its EXIT frame.  The main process is a process-group
+ * leader (and with a pty a session leader too), so timeouts and SIGNAL frames reach everything
+ * it started.  EXIT is sent once the main process was reaped and its output fds reached EOF,
  * or AGENT_EXIT_GRACE_MS after the reap when a background child still holds them. */
 #include <errno.h>
 #include <fcntl.h>

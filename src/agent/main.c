@@ -14,9 +14,10 @@
  * can stop it), the stdout/stderr (or pty master) fds of every running exec and pending
  * stdin writes; the poll timeout is the earliest exec deadline or EOF grace period.
  *
- * Requests are keyed by the frame id.  EXEC forks a child that becomes a session leader,
- * gets pipes or a fresh pty, its environment, the image user's ids, loses every
- * capability (bounding set, ambient, securebits locked, capset zero) and execs the command
+ * Requests are keyed by the frame id.  EXEC forks a child that leads a process group of its
+ * own (a session too with a pty), gets pipes or a fresh pty, its environment, the image
+ * user's ids, loses every capability (bounding set, ambient, securebits locked, capset
+ * zero) and execs the command
  * (exec.c, child.c, caps.c, pty.c).  FILE requests run inside the sandbox's root with
  * openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) as the image user's fsuid (files.c).
  * Every zombie is reaped: orphans reparent to PID 1 (outside a pid namespace, in tests, the

@@ -73,6 +73,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,6 +482,23 @@ static bool setgroups_denied(void)
     return strncmp(buf, "deny", 4) == 0;
 }
 
+/* Every signal is blocked and SIGCHLD read from a signalfd: the agent needs no handler.  With
+ * every disposition the default here, exec children inherit nothing ignored and need not reset
+ * them one by one.  The raw syscall, because glibc's signal() refuses its reserved signals
+ * (32, 33), and one ignored by whoever started airlockd would reach every user process. */
+static void signals_default(void)
+{
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+    } dfl = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+}
+
 /* fds 4 and 5: sockets of type SOCK_SEQPACKET (the runtime made them a pair). */
 static bool reattach_fds_valid(void)
 {
@@ -585,11 +603,7 @@ int main(int argc, char **argv)
     sigset_t all, chld;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
-    /* every signal is blocked and SIGCHLD read from a signalfd: the agent needs no handler, and
-     * with every disposition the default here, exec children need not reset them one by one */
-    for (int sig = 1; sig < _NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+    signals_default();
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     a.sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+import conftest
 from attacks import (DENIED, atk, attack_bin, attacker, host_marker, new_sandbox,  # noqa: F401
                      read_host, refused)
 
@@ -47,10 +48,32 @@ def test_no_new_privs_and_seccomp(atk):
     assert f.get("Seccomp") == ["2"], f
 
 
-def test_signals_start_at_default(sandbox):
+def set_ignored(sigs, ignore):
+    """rt_sigaction(SIG_IGN or SIG_DFL) on this process, raw: glibc refuses 32 and 33."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    act = ctypes.create_string_buffer(struct.pack("QQQQ", 1 if ignore else 0, 0, 0, 0), 32)
+    for sig in sigs:
+        assert libc.syscall(13, sig, act, None, 8) == 0, ctypes.get_errno()  # rt_sigaction
+
+
+def test_signals_start_at_default(fresh_daemon):
     """User code starts with no signal blocked, ignored or caught (what a shell or a server
-    expects of a fresh process), whatever the agent does with its own signals."""
-    r = sandbox.exec(["cat", "/proc/self/status"])
+    expects of a fresh process), whatever airlockd inherited (here SIGPIPE and glibc's
+    reserved 32 and 33 ignored) and whatever the agent does with its own signals."""
+    sigs = (13, 32, 33)
+    set_ignored(sigs, True)
+    try:
+        d = fresh_daemon()
+    finally:
+        set_ignored(sigs, False)
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        ign = [l for l in f if l.startswith("SigIgn:")][0].split()[1]
+    # the daemon did inherit them (33 it catches itself: glibc's setxid handler)
+    assert int(ign, 16) & (1 << 12 | 1 << 31) == 1 << 12 | 1 << 31, ign
+    sb = conftest.new_sandbox(d, conftest.new_group(d))
+    r = sb.exec(["cat", "/proc/self/status"])
     f = status_fields(r["stdout"].replace("\n", ";"))
     for k in ("SigBlk", "SigIgn", "SigCgt"):
         assert k in f and int(f[k][0], 16) == 0, (k, f.get(k))

@@ -213,7 +213,22 @@ def bench_peers(a):
 
     if shutil.which("bwrap"):
         bench_bwrap_idle(rootfs)
+    kill_leftovers(tmp)
     cleanup_cgroups()
+
+
+def kill_leftovers(tmp):
+    """A container whose delete failed leaves daemons behind (runsc's sandbox and gofer are
+    not children of ours): every process still naming a path under our temp dir goes."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if tmp.encode() in f.read():
+                    os.kill(int(d), signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def oci_cli(rt, root):

@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/ids.h"
+#include "fuzz_tmpdir.h"
 #include "image/img_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,14 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ARCHIVE_MAX_INPUT (64u << 10)
 #define ARCHIVE_MAX_PLAIN (8u << 20)
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_archive: invariant violated: " __VA_ARGS__);                     \
-            fputc('\n', stderr);                                                                   \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) FUZZ_CHECK("fuzz_archive", cond, __VA_ARGS__)
 
 static bool name_normal(const char *s)
 {
@@ -122,27 +116,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > ARCHIVE_MAX_INPUT)
         return 0;
-    const char *tmp = getenv("TMPDIR");
-    char dir[512];
-    snprintf(dir, sizeof(dir), "%s/fuzz-archive-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("fuzz_archive: mkdtemp");
-        abort();
-    }
-    char *slash = strrchr(dir, '/');
-    *slash = '\0';
-    cleanup_close int parent_fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    *slash = '/';
-    CHECK(parent_fd >= 0, "open the parent of %s", dir);
+    struct fuzz_tmpdir t;
+    fuzz_tmpdir_make(&t, "fuzz-archive");
     struct img_store *st = NULL;
     struct al_err err = {0};
-    CHECK(img_store_open(dir, &st, &err) == 0, "store %s: %s", dir, err.msg);
+    CHECK(img_store_open(t.path, &st, &err) == 0, "store %s: %s", t.path, err.msg);
     scan(st, data, size);
     img_store_free(st);
-    int rc = al_rm_rf_at(parent_fd, slash + 1);
-    if (rc < 0) {
-        fprintf(stderr, "fuzz_archive: remove %s: %s\n", dir, strerror(-rc));
-        abort();
-    }
+    fuzz_tmpdir_remove(&t);
     return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "fuzz_tmpdir.h"
 #include "image/img_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,14 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define UNPACK_MAX_BYTES (4u << 20)
 #define CANARY "canary\n"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_unpack: invariant violated: " __VA_ARGS__);                      \
-            fputc('\n', stderr);                                                                   \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) FUZZ_CHECK("fuzz_unpack", cond, __VA_ARGS__)
 
 struct links { /* multiply-linked files seen in the tree: (dev, ino) -> links found */
     struct {
@@ -169,19 +163,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > UNPACK_MAX_INPUT)
         return 0;
-    const char *tmp = getenv("TMPDIR");
-    char base[512];
-    snprintf(base, sizeof(base), "%s/fuzz-unpack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(base)) {
-        perror("fuzz_unpack: mkdtemp");
-        abort();
-    }
-    char *slash = strrchr(base, '/');
-    *slash = '\0';
-    cleanup_close int parent_fd = open(base[0] ? base : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    *slash = '/';
+    struct fuzz_tmpdir t;
+    fuzz_tmpdir_make(&t, "fuzz-unpack");
+    const char *base = t.path;
     cleanup_close int base_fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    CHECK(parent_fd >= 0 && base_fd >= 0, "open %s: %s", base, strerror(errno));
+    CHECK(base_fd >= 0, "open %s: %s", base, strerror(errno));
     CHECK(mkdirat(base_fd, "root", 0755) == 0 && mkdirat(base_fd, "canary", 0755) == 0,
           "mkdir in %s: %s", base, strerror(errno));
     CHECK(al_write_file_at(base_fd, "canary/f", CANARY, strlen(CANARY), 0644) == 0, "write canary");
@@ -214,10 +200,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               "a file with %lu links has only %lu in the layer: linked from outside",
               (unsigned long)links.v[i].nlink, (unsigned long)links.v[i].seen);
 
-    int rc = al_rm_rf_at(parent_fd, slash + 1);
-    if (rc < 0) {
-        fprintf(stderr, "fuzz_unpack: remove %s: %s\n", base, strerror(-rc));
-        abort();
-    }
+    fuzz_tmpdir_remove(&t);
     return 0;
 }

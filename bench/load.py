@@ -9,6 +9,8 @@ against the issue's targets).
          whole window (--window, 20 s) during which 10 other sandboxes run fork bombs (3),
          memory bombs (3) and CPU spin (4), each re-launched until the window ends; every
          bomb run's result must show the limit that stopped it (pids, OOM kill, timeout).
+         The neighbours must end up in the background CPU class; then the same is measured
+         again with a daemon started with --no-cpu-background, as the control.
 
   bench/load.py [--sandboxes N] [--only load|noisy] [--window S] [--out FILE]
   (the build is $AIRLOCK_BUILD, default build/; --only noisy leaves out the 1,000-sandbox run)
@@ -290,10 +292,12 @@ def host_spawn_ms(n):
 SPAWN_CLIENT = None
 
 
-def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
+def noisy(d, conftest, rows, window=20.0, quiet_n=2000, control=False):
     """The victim is in a group of its own at tier M (1 CPU): back-to-back execs at XS (0.25
     CPU) exhaust the victim's own CPU quota, and the CFS throttling (~60 ms stalls, 3% of
-    execs) would be measured instead of the neighbours.  The neighbours are XS."""
+    execs) would be measured instead of the neighbours.  The neighbours are XS.
+    control: d runs with --no-cpu-background; only the victim's figures are reported, as the
+    measurement without the defence."""
     group = conftest.new_group(d, tier="XS")
     vgroup = conftest.new_group(d, tier="M")
     c = Client(d.port, d.admin_key)
@@ -319,7 +323,11 @@ def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
     loud = exec_rtts(c, vgroup, victim, until=t0 + window)
     t1 = time.time()
     thr2 = throttled(victim)
-    host_loud = host_spawn_ms(quiet_n)  # the bombs still run
+    classes = []
+    for sid in noisy_ids:
+        st, body, _ = c.call("GET", "/v1/sandboxgroups/%s/sandboxes/%s/stats" % (group, sid))
+        classes.append(json.loads(body).get("cpuClass") if st == 200 else None)
+    host_loud = host_spawn_ms(quiet_n) if not control else []  # the bombs still run
     t2 = time.time()
     stop.set()
     for t in threads:
@@ -334,6 +342,16 @@ def noisy(d, conftest, rows, window=20.0, quiet_n=2000):
 
     q_ok, l_ok = [x for x in quiet if x is not None], [x for x in loud if x is not None]
     q99, l99 = pct(q_ok, 99), pct(l_ok, 99)
+    if control:
+        rows.append(("noisy", "control, the same without the defence (--no-cpu-background): "
+                     "victim exec p50 / p99 quiet -> noisy; neighbours in the background class",
+                     "%.2f / %.2f -> %.2f / %.2f ms (p99 x%.1f); %d of %d" % (
+                         pct(q_ok, 50), q99, pct(l_ok, 50), l99, l99 / q99,
+                         classes.count("background"), len(classes)), "", None))
+        return
+    rows.append(("noisy", "neighbours in the background CPU class (cpu.idle) at the end of "
+                 "the window", "%d of %d" % (classes.count("background"), len(classes)),
+                 "all", classes.count("background") == len(classes)))
     if thr0 is not None:
         rows.append(("noisy", "victim throttled by its own CPU quota (CFS periods), quiet / noisy",
                      "%d / %d" % (thr1 - thr0, thr2 - thr1), "0 / 0", thr2 == thr0))
@@ -394,6 +412,12 @@ def main():
             noisy(d, conftest, rows, window=a.window)
     finally:
         d.cleanup()
+    if a.only in (None, "noisy"):
+        d = conftest.Daemon(extra_args=["--no-cpu-background"]).start()
+        try:
+            noisy(d, conftest, rows, window=a.window, control=True)
+        finally:
+            d.cleanup()
     lines = ["| test | measurement | value | target | result |", "|---|---|---|---|---|"]
     for r in rows:
         res = "" if r[4] is None else ("pass" if r[4] else "FAIL")

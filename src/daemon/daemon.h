@@ -30,6 +30,7 @@ struct dm_sandbox {
     enum dm_state state;
     struct rt_sandbox *rt;
     int refs;           /* requests using rt right now */
+    bool sampling;      /* the reaper reads its CPU use (cpu_tick in manager.c) */
     int64_t expires_at; /* unix seconds, 0 = never */
     char **env;         /* default exec env: group env, then the create request's env */
     struct dm_sandbox *next;
@@ -44,6 +45,7 @@ struct daemon {
     struct img_store *images; /* NULL when the image store could not open */
     char images_error[AL_ERR_MSG_MAX];
     unsigned pull_stall_timeout_s; /* --pull-stall-timeout */
+    bool cpu_background;           /* not --no-cpu-background: dm_reaper_tick samples CPU */
     bool rt_ok;
     char rt_error[AL_ERR_MSG_MAX];
     struct api_server *api;

@@ -141,12 +141,14 @@ int dm_h_sandbox_stats(void *ud, struct api_request *req, struct api_response *r
         return rc;
     struct rt_stats st = {0};
     rc = rt_sandbox_stats(sb->rt, &st, err);
+    bool background = rt_sandbox_cpu_background(sb->rt);
     dm_sandbox_release(d, sb);
     if (rc < 0)
         return rc;
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "memoryBytes", (json_int_t)st.memory_bytes,
-                          "cpuUsec", (json_int_t)st.cpu_usec, "pids", (json_int_t)st.pids,
-                          "diskBytes", (json_int_t)st.disk_bytes);
+    json_t *o =
+        json_pack("{s:I,s:I,s:I,s:I,s:s}", "memoryBytes", (json_int_t)st.memory_bytes, "cpuUsec",
+                  (json_int_t)st.cpu_usec, "pids", (json_int_t)st.pids, "diskBytes",
+                  (json_int_t)st.disk_bytes, "cpuClass", background ? "background" : "normal");
     return o ? api_reply_json(resp, 200, o) : oom(err);
 }
 

@@ -41,6 +41,7 @@ struct options {
     const char *agent;
     const char *log_format;
     bool no_favordynmods;
+    bool no_cpu_background;
     unsigned pull_stall_timeout_s;
     unsigned request_timeout_s;
     unsigned response_timeout_s;
@@ -51,8 +52,12 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
             "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
-            "               [--no-favordynmods] [--pull-stall-timeout SECONDS]\n"
+            "               [--no-favordynmods] [--no-cpu-background] [--pull-stall-timeout "
+            "SECONDS]\n"
             "               [--request-timeout SECONDS] [--response-timeout SECONDS]\n"
+            "  --no-cpu-background   keep sandboxes that run flat out at their CPU limit in the\n"
+            "                        normal class (by default they are moved to the background\n"
+            "                        class, cgroup cpu.idle, so they cannot delay others)\n"
             "  --pull-stall-timeout  an image pull fails (504 Timeout) when the registry sends\n"
             "                        no byte for this long (1..3600, default %u)\n"
             "  --request-timeout     a connection must send a request's header within this\n"
@@ -72,6 +77,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"agent", required_argument, NULL, 'a'},
         {"log-format", required_argument, NULL, 'f'},
         {"no-favordynmods", no_argument, NULL, 'F'},
+        {"no-cpu-background", no_argument, NULL, 'C'},
         {"pull-stall-timeout", required_argument, NULL, 'T'},
         {"request-timeout", required_argument, NULL, 'R'},
         {"response-timeout", required_argument, NULL, 'W'},
@@ -98,6 +104,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'F':
             o->no_favordynmods = true;
+            break;
+        case 'C':
+            o->no_cpu_background = true;
             break;
         case 'T': {
             uint64_t s;
@@ -360,6 +369,7 @@ int main(int argc, char **argv)
 
     static struct daemon d;
     d.pull_stall_timeout_s = o.pull_stall_timeout_s;
+    d.cpu_background = !o.no_cpu_background;
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
     pthread_mutex_init(&d.builtin_mu, NULL);

@@ -411,8 +411,8 @@ static void wait_refs_locked(struct daemon *d, struct dm_sandbox *sb, const char
 {
     long long deadline = al_now_ms() + 5000;
     bool forced = false;
-    while (sb->refs > 0) {
-        if (!forced && al_now_ms() >= deadline) {
+    while (sb->refs > 0 || sb->sampling) {
+        if (!forced && sb->refs > 0 && al_now_ms() >= deadline) {
             forced = true;
             pthread_mutex_unlock(&d->mu);
             struct al_err e;
@@ -601,6 +601,40 @@ void dm_shutdown(struct daemon *d)
     delete_ids(d, ids, DM_REASON_HOST_RESTART);
 }
 
+/* Sample every running sandbox's CPU (rt_sandbox_cpu_tick) without holding d->mu over a
+ * thousand cgroup reads: each is marked sampled (a delete waits for that, and does not take
+ * it for a request in flight) until its own sample is done. */
+static void cpu_tick(struct daemon *d)
+{
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&d->mu);
+    for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
+        cap += s->state == DM_STATE_RUNNING;
+    cleanup_free struct dm_sandbox **held = cap ? calloc(cap, sizeof(*held)) : NULL;
+    for (struct dm_sandbox *s = d->sandboxes; held && s && n < cap; s = s->next)
+        if (s->state == DM_STATE_RUNNING) {
+            s->sampling = true;
+            held[n++] = s;
+        }
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct dm_sandbox *sb = held[i];
+        int moved, r = rt_sandbox_cpu_tick(sb->rt, &moved);
+        if (r < 0)
+            log_sb(AL_LOG_WARN, sb->id,
+                   "cannot set its CPU class (%s): it stays in the normal class", strerror(-r));
+        else if (moved > 0)
+            log_sb(AL_LOG_INFO, sb->id,
+                   "runs flat out at its CPU limit: moved to the background CPU class");
+        else if (moved < 0)
+            log_sb(AL_LOG_INFO, sb->id, "calm again: back in the normal CPU class");
+        pthread_mutex_lock(&d->mu);
+        sb->sampling = false;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
 int dm_reaper_tick(struct daemon *d)
 {
     /* a sandbox whose agent died shows failed without waiting for a request to find out */
@@ -608,6 +642,8 @@ int dm_reaper_tick(struct daemon *d)
     for (struct dm_sandbox *s = d->sandboxes; s; s = s->next)
         check_alive_locked(d, s);
     pthread_mutex_unlock(&d->mu);
+    if (d->cpu_background)
+        cpu_tick(d);
     cleanup_strv char **ids = collect_ids(d, (int64_t)time(NULL));
     delete_ids(d, ids, DM_REASON_LIFETIME_EXPIRED);
     return 0;

@@ -246,7 +246,7 @@ int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret)
     return 0;
 }
 
-static int write_at(const char *dir, const char *file, const char *val)
+int rt_cg_write(const char *dir, const char *file, const char *val)
 {
     char path[PATH_MAX + 64];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
@@ -280,9 +280,9 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
             continue;
         char val[32];
         snprintf(val, sizeof(val), "+%s", ctrl_names[c]);
-        int r = write_at(top, "cgroup.subtree_control", val);
+        int r = rt_cg_write(top, "cgroup.subtree_control", val);
         if (r >= 0)
-            r = write_at(parent, "cgroup.subtree_control", val);
+            r = rt_cg_write(parent, "cgroup.subtree_control", val);
         if (r < 0 && c != RT_CG_CPU)
             return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s", ctrl_names[c],
                               parent);
@@ -329,13 +329,13 @@ int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *e
     if (m >= 0 && lim->memory_bytes) {
         snprintf(val, sizeof(val), "%llu", (unsigned long long)lim->memory_bytes);
         if (cg->is_v2[m]) {
-            r = write_at(cg->dirs[m], "memory.max", val);
+            r = rt_cg_write(cg->dirs[m], "memory.max", val);
             if (r >= 0 && exists_at(cg->dirs[m], "memory.swap.max"))
-                r = write_at(cg->dirs[m], "memory.swap.max", "0");
+                r = rt_cg_write(cg->dirs[m], "memory.swap.max", "0");
         } else {
-            r = write_at(cg->dirs[m], "memory.limit_in_bytes", val);
+            r = rt_cg_write(cg->dirs[m], "memory.limit_in_bytes", val);
             if (r >= 0 && exists_at(cg->dirs[m], "memory.memsw.limit_in_bytes"))
-                r = write_at(cg->dirs[m], "memory.memsw.limit_in_bytes", val);
+                r = rt_cg_write(cg->dirs[m], "memory.memsw.limit_in_bytes", val);
         }
         if (r < 0) {
             al_err_sys(err, AL_ERR_INTERNAL, -r, "cgroup %s: set memory limit", cg->dirs[m]);
@@ -345,7 +345,7 @@ int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *e
     int p = cg->idx[RT_CG_PIDS];
     if (p >= 0 && lim->pids) {
         snprintf(val, sizeof(val), "%u", lim->pids);
-        r = write_at(cg->dirs[p], "pids.max", val);
+        r = rt_cg_write(cg->dirs[p], "pids.max", val);
         if (r < 0) {
             al_err_sys(err, AL_ERR_INTERNAL, -r, "cgroup %s: set pids.max", cg->dirs[p]);
             goto fail;
@@ -356,21 +356,21 @@ int rt_cg_create(struct rt_cg *cg, const struct rt_limits *lim, struct al_err *e
         unsigned long long quota = (unsigned long long)lim->cpu_millis * 100; /* per 100 ms */
         if (cg->is_v2[c]) {
             snprintf(val, sizeof(val), "%llu 100000", quota);
-            r = write_at(cg->dirs[c], "cpu.max", val);
+            r = rt_cg_write(cg->dirs[c], "cpu.max", val);
         } else {
-            r = write_at(cg->dirs[c], "cpu.cfs_period_us", "100000");
+            r = rt_cg_write(cg->dirs[c], "cpu.cfs_period_us", "100000");
             snprintf(val, sizeof(val), "%llu", quota);
             if (r >= 0)
-                r = write_at(cg->dirs[c], "cpu.cfs_quota_us", val);
+                r = rt_cg_write(cg->dirs[c], "cpu.cfs_quota_us", val);
         }
         /* under contention, CPU is shared in proportion to each sandbox's CPU: a 0.25-CPU
          * sandbox weighs a quarter of a 1-CPU one (the defaults, 100 and 1024, are 1 CPU) */
         if (r >= 0 && cg->is_v2[c]) {
             snprintf(val, sizeof(val), "%u", rt_cg_cpu_weight(lim->cpu_millis));
-            r = write_at(cg->dirs[c], "cpu.weight", val);
+            r = rt_cg_write(cg->dirs[c], "cpu.weight", val);
         } else if (r >= 0) {
             snprintf(val, sizeof(val), "%u", rt_cg_cpu_shares(lim->cpu_millis));
-            r = write_at(cg->dirs[c], "cpu.shares", val);
+            r = rt_cg_write(cg->dirs[c], "cpu.shares", val);
         }
         if (r < 0) {
             al_err_sys(err, AL_ERR_INTERNAL, -r, "cgroup %s: set cpu quota", cg->dirs[c]);
@@ -405,15 +405,15 @@ static int kill_listed(const char *dir)
 
 void rt_cg_kill(const struct rt_cg *cg)
 {
-    if (cg->v2 >= 0 && write_at(cg->dirs[cg->v2], "cgroup.kill", "1") >= 0)
+    if (cg->v2 >= 0 && rt_cg_write(cg->dirs[cg->v2], "cgroup.kill", "1") >= 0)
         return;
     int f = cg->idx[RT_CG_FREEZER];
     if (f >= 0)
-        write_at(cg->dirs[f], "freezer.state", "FROZEN");
+        rt_cg_write(cg->dirs[f], "freezer.state", "FROZEN");
     for (int i = 0; i < cg->n; i++)
         kill_listed(cg->dirs[i]);
     if (f >= 0)
-        write_at(cg->dirs[f], "freezer.state", "THAWED");
+        rt_cg_write(cg->dirs[f], "freezer.state", "THAWED");
 }
 
 int rt_cg_remove(const struct rt_cg *cg, struct al_err *err)
@@ -437,7 +437,7 @@ int rt_cg_remove(const struct rt_cg *cg, struct al_err *err)
     return 0;
 }
 
-static int read_u64_at(const char *dir, const char *file, uint64_t *ret)
+int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -450,7 +450,7 @@ static int read_u64_at(const char *dir, const char *file, uint64_t *ret)
     return al_parse_u64(buf, UINT64_MAX, ret);
 }
 
-static int read_key_at(const char *dir, const char *file, const char *key, uint64_t *ret)
+int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -472,24 +472,34 @@ int rt_cg_oom_kills(const struct rt_cg *cg, uint64_t *ret)
     int m = cg->idx[RT_CG_MEMORY];
     if (m < 0)
         return -ENOENT;
-    return read_key_at(cg->dirs[m], cg->is_v2[m] ? "memory.events" : "memory.oom_control",
-                       "oom_kill", ret);
+    return rt_cg_read_key(cg->dirs[m], cg->is_v2[m] ? "memory.events" : "memory.oom_control",
+                          "oom_kill", ret);
 }
 
 int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret)
 {
     uint64_t v;
     int m = cg->idx[RT_CG_MEMORY];
-    if (m >= 0 && read_u64_at(cg->dirs[m],
-                              cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes", &v) == 0)
+    if (m >= 0 &&
+        rt_cg_read_u64(cg->dirs[m], cg->is_v2[m] ? "memory.current" : "memory.usage_in_bytes",
+                       &v) == 0)
         ret->memory_bytes = v;
     int p = cg->idx[RT_CG_PIDS];
-    if (p >= 0 && read_u64_at(cg->dirs[p], "pids.current", &v) == 0)
+    if (p >= 0 && rt_cg_read_u64(cg->dirs[p], "pids.current", &v) == 0)
         ret->pids = (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
-    int c = cg->idx[RT_CG_CPU];
-    if (cg->v2 >= 0 && read_key_at(cg->dirs[cg->v2], "cpu.stat", "usage_usec", &v) == 0)
+    if (rt_cg_cpu_usec(cg, &v) == 0)
         ret->cpu_usec = v;
-    else if (c >= 0 && !cg->is_v2[c] && read_u64_at(cg->dirs[c], "cpuacct.usage", &v) == 0)
-        ret->cpu_usec = v / 1000; /* v1 with cpu,cpuacct co-mounted */
+    return 0;
+}
+
+int rt_cg_cpu_usec(const struct rt_cg *cg, uint64_t *ret)
+{
+    int c = cg->idx[RT_CG_CPU];
+    if (cg->v2 >= 0 && rt_cg_read_key(cg->dirs[cg->v2], "cpu.stat", "usage_usec", ret) == 0)
+        return 0;
+    uint64_t ns;
+    if (c < 0 || cg->is_v2[c] || rt_cg_read_u64(cg->dirs[c], "cpuacct.usage", &ns) < 0)
+        return -ENOENT;
+    *ret = ns / 1000; /* v1 with cpu,cpuacct co-mounted */
     return 0;
 }

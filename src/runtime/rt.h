@@ -164,6 +164,16 @@ int rt_file_remove(struct rt_sandbox *sb, const char *path, bool recursive, stru
 
 int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err *err);
 
+/* Noisy neighbours (cpuclass.c): call about once a second per running sandbox, from one
+ * thread.  A sandbox that runs flat out at its CPU limit moves to the background class
+ * (cgroup cpu.idle: every other task that wakes preempts it, it still uses spare CPU up to
+ * its limit), and back once it has been calm for a few seconds.  *moved: +1 when it moved to
+ * the background, -1 when it came back, 0 when it stayed.  Negative errno when the host
+ * cannot (no cpu.idle before Linux 5.15: sampling stops, it stays in the normal class). */
+int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved);
+/* Whether it is in the background now (any thread). */
+bool rt_sandbox_cpu_background(struct rt_sandbox *sb);
+
 /* After a daemon restart: take over a sandbox a previous airlockd created, still running
  * (its PID 1 outlives the daemon and waits for a new channel).  spec needs only id,
  * sandbox_dir and the image defaults (user, env, workdir).  Requests that were in flight

@@ -56,6 +56,26 @@ void rt_cg_kill(const struct rt_cg *cg);
 /* Kill and rmdir, retrying briefly while the cgroups drain.  Missing dirs are fine. */
 int rt_cg_remove(const struct rt_cg *cg, struct al_err *err);
 int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
+/* CPU time used by everything inside, in microseconds; -ENOENT without a counter. */
+int rt_cg_cpu_usec(const struct rt_cg *cg, uint64_t *ret);
+/* Write val to dir/file; read "key value" from dir/file (cpu.stat, memory.events).
+ * Negative errno on failure. */
+int rt_cg_write(const char *dir, const char *file, const char *val);
+int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
+
+/* ---- CPU class (cpuclass.c) -------------------------------------------------------------- */
+
+/* What one sandbox's samples decided so far. */
+struct rt_cpuclass {
+    bool primed, background;
+    uint64_t at_usec, usage_usec, throttled; /* the last sample */
+    unsigned calm;                           /* calm samples in a row, in the background */
+};
+/* One sample (monotonic time, CPU used, periods throttled, the limit in millis): +1 when the
+ * sandbox goes to the background, -1 when it comes back, 0 when it stays (pure). */
+int rt_cpuclass_step(struct rt_cpuclass *c, uint64_t now_usec, uint64_t usage_usec,
+                     uint64_t throttled, uint32_t limit_millis);
 /* How many processes the memory controller has OOM-killed (oom_kill in memory.events, or in
  * v1 memory.oom_control); -ENOENT without a memory cgroup or counter. */
 int rt_cg_oom_kills(const struct rt_cg *cg, uint64_t *ret);
@@ -194,6 +214,12 @@ struct rt_sandbox {
     bool dead, hello, closing;
     int hello_pid;
     uint64_t oom_seen; /* rt_cg_oom_kills() when the last exec completed */
+    struct {           /* rt_sandbox_cpu_tick's, one caller at a time */
+        struct rt_cpuclass state;
+        uint32_t limit_millis;
+        bool unsupported; /* no cpu.idle */
+        bool background;  /* read by any thread */
+    } cpu;
 
     pthread_mutex_t send_lock;
     int ctl_fd;

@@ -624,8 +624,9 @@ def test_stats(airlockd, sb):
     sb.exec("head -c 5000000 /dev/zero > /tmp/blob")
     st, r = airlockd.api("GET", sb.base + "/stats")
     assert st == 200, r
-    assert set(r) == {"memoryBytes", "cpuUsec", "pids", "diskBytes"}
+    assert set(r) == {"memoryBytes", "cpuUsec", "pids", "diskBytes", "cpuClass"}
     assert r["pids"] >= 1 and r["memoryBytes"] > 0 and r["cpuUsec"] > 0
+    assert r["cpuClass"] == "normal"  # test_cpu_class.py: when it is "background"
 
 
 MEM_HOG = "x=a; while :; do x=$x$x$x$x; done"

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -134,6 +135,21 @@ def main():
         st, r = api.exec(sid, ["sh", "-c", "echo hello; cat /proc/self/cgroup"])
         report("exec", st == 200 and r.get("exitCode") == 0 and "hello" in r.get("stdout", ""),
                f"{st} {r}")
+
+        # CPU spin: the daemon moves the sandbox to the background class (cgroup2 cpu.idle)
+        t = time.monotonic()
+        spin = threading.Thread(target=api.exec, args=(sid, ["sh", "-c", "while :; do :; done"]),
+                                kwargs={"timeout": 8})
+        spin.start()
+        seen = []
+        while spin.is_alive():
+            st, r = api.call("GET", f"/v1/sandboxgroups/pv2/sandboxes/{sid}/stats")
+            seen.append((read(f"{d}/cpu.idle"), r.get("cpuClass") if st == 200 else st))
+            time.sleep(0.5)
+        spin.join()
+        ok = ("1", "background") in seen and seen[0] == ("0", "normal")
+        report("cpu-background", ok, f"{time.monotonic() - t:.1f} s; (cpu.idle, cpuClass) seen: "
+               f"{sorted(set(seen))}, first {seen[0] if seen else None}")
 
         # memory bomb: a shell string that doubles until the 64 MiB cgroup OOM-kills it
         t = time.monotonic()

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fake_files.h"
 #include "runtime/rt_int.h"
 
 static const char hybrid[] =
@@ -107,16 +108,6 @@ static void test_garbage(void **state)
     assert_string_equal(rt_cg_layout_name(&l), "none");
 }
 
-static void put(const char *dir, const char *name, const char *text)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* The OOM-kill counter: v1 memory.oom_control (whose oom_kill_disable is not it) and v2
  * memory.events (whose oom and oom_group_kill are not it). */
 static void test_oom_kills(void **state)
@@ -143,11 +134,8 @@ static void test_oom_kills(void **state)
     put(dir, "memory.events", "low 0\nhigh 0\nmax 9\noom 7\noom_kill 2\noom_group_kill 5\n");
     assert_int_equal(rt_cg_oom_kills(&cg, &v), 0);
     assert_int_equal(v, 2);
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/memory.oom_control", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/memory.events", dir);
-    unlink(path);
+    unput(dir, "memory.oom_control");
+    unput(dir, "memory.events");
     rmdir(dir);
 }
 

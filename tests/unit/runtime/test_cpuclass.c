@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fake_files.h"
 #include "runtime/rt_int.h"
 
 #define SEC 1000000ull
@@ -78,36 +79,6 @@ static void test_bad_samples_judge_nothing(void **state)
     assert_false(c.background);
     /* from a valid previous sample, a hot one counts */
     assert_int_equal(rt_cpuclass_step(&c, 14 * SEC, 4 * SEC, 300, 250), 1);
-}
-
-static void put(const char *dir, const char *name, const char *text)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *get(const char *dir, const char *name)
-{
-    static char buf[64];
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-static void unput(const char *dir, const char *name)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    unlink(path);
 }
 
 static const char *const files[] = {"cpu.cfs_quota_us", "cpu.cfs_period_us", "cpuacct.usage",

@@ -128,10 +128,11 @@ int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved)
             __atomic_store_n(&sb->cpu.background, true, __ATOMIC_RELAXED);
         }
     }
-    uint64_t usage, thr = 0;
-    if (rt_cg_cpu_usec(cg, &usage) < 0)
-        return 0;                                                  /* nothing to judge by */
-    rt_cg_read_key(cg->dirs[c], "cpu.stat", "nr_throttled", &thr); /* 0 without a quota */
+    /* no usage counter (v1 with cpuacct mounted apart and no cgroup2): judged by throttling
+     * alone; no nr_throttled without a quota */
+    uint64_t usage = 0, thr = 0;
+    rt_cg_cpu_usec(cg, &usage);
+    rt_cg_read_key(cg->dirs[c], "cpu.stat", "nr_throttled", &thr);
     int move = rt_cpuclass_step(&sb->cpu.state, now_usec(), usage, thr, sb->cpu.limit_millis);
     if (!move)
         return 0;

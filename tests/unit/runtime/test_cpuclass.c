@@ -138,6 +138,16 @@ static void test_tick_writes_cpu_idle(void **state)
     assert_int_equal(sb->cpu.limit_millis, (uint32_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000);
     rt_sb_free(sb);
 
+    /* no usage counter in reach: throttling alone decides */
+    sb = fake_sandbox(dir, "0\n");
+    unput(dir, "cpuacct.usage");
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    usleep(2000);
+    put(dir, "cpu.stat", "nr_periods 12\nnr_throttled 3\nthrottled_time 5\n");
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    assert_int_equal(moved, 1);
+    rt_sb_free(sb);
+
     /* a kernel without cpu.idle: an error once, then no more sampling */
     sb = fake_sandbox(dir, NULL);
     unput(dir, "cpu.idle");

@@ -16,9 +16,11 @@ against the issue's targets).
   (the build is $AIRLOCK_BUILD, default build/; --only noisy leaves out the 1,000-sandbox run)
 """
 import argparse
+import atexit
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -276,6 +278,7 @@ def host_spawn_ms(n):
     global SPAWN_CLIENT
     if SPAWN_CLIENT is None:
         tmp = tempfile.mkdtemp(prefix="airlock-load-")
+        atexit.register(shutil.rmtree, tmp, True)
         exe = os.path.join(tmp, "bench_client")
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"],
                                capture_output=True, text=True).stdout.split()

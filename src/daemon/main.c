@@ -42,6 +42,7 @@ struct options {
     const char *log_format;
     bool no_favordynmods;
     bool no_cpu_background;
+    int foreground_cpus; /* -1: the default */
     unsigned pull_stall_timeout_s;
     unsigned request_timeout_s;
     unsigned response_timeout_s;
@@ -55,9 +56,13 @@ static void usage(FILE *f)
             "               [--no-favordynmods] [--no-cpu-background] [--pull-stall-timeout "
             "SECONDS]\n"
             "               [--request-timeout SECONDS] [--response-timeout SECONDS]\n"
+            "               [--foreground-cpus N]\n"
             "  --no-cpu-background   keep sandboxes that run flat out at their CPU limit in the\n"
             "                        normal class (by default they are moved to the background\n"
             "                        class, cgroup cpu.idle, so they cannot delay others)\n"
+            "  --foreground-cpus     keep sandboxes in the background class off this many CPUs\n"
+            "                        (the lowest numbered; 0: none; default 1, none on a host\n"
+            "                        with one CPU), so other work never waits behind them\n"
             "  --pull-stall-timeout  an image pull fails (504 Timeout) when the registry sends\n"
             "                        no byte for this long (1..3600, default %u)\n"
             "  --request-timeout     a connection must send a request's header within this\n"
@@ -78,6 +83,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'f'},
         {"no-favordynmods", no_argument, NULL, 'F'},
         {"no-cpu-background", no_argument, NULL, 'C'},
+        {"foreground-cpus", required_argument, NULL, 'P'},
         {"pull-stall-timeout", required_argument, NULL, 'T'},
         {"request-timeout", required_argument, NULL, 'R'},
         {"response-timeout", required_argument, NULL, 'W'},
@@ -108,6 +114,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'C':
             o->no_cpu_background = true;
             break;
+        case 'P': {
+            uint64_t n;
+            if (al_parse_u64(optarg, 4096, &n) < 0) {
+                fprintf(stderr, "airlockd: bad --foreground-cpus '%s' (want 0..4096)\n", optarg);
+                return -EINVAL;
+            }
+            o->foreground_cpus = (int)n;
+            break;
+        }
         case 'T': {
             uint64_t s;
             if (al_parse_u64(optarg, 3600, &s) < 0 || s == 0) {
@@ -333,6 +348,7 @@ int main(int argc, char **argv)
         .pull_stall_timeout_s = IMG_STALL_TIMEOUT_DEFAULT_S,
         .request_timeout_s = REQUEST_TIMEOUT_DEFAULT_S,
         .response_timeout_s = RESPONSE_TIMEOUT_DEFAULT_S,
+        .foreground_cpus = -1,
     };
     if (parse_args(argc, argv, &o) < 0)
         return 2;
@@ -370,6 +386,8 @@ int main(int argc, char **argv)
     static struct daemon d;
     d.pull_stall_timeout_s = o.pull_stall_timeout_s;
     d.cpu_background = !o.no_cpu_background;
+    if (o.foreground_cpus >= 0)
+        rt_cpuclass_set_foreground_cpus((unsigned)o.foreground_cpus);
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
     pthread_mutex_init(&d.builtin_mu, NULL);

@@ -2,7 +2,7 @@
  * hybrid (v1 controllers + an empty cgroup2 at .../unified), or plain v1.
  *
  * Each sandbox gets "<mount>/airlock/<id>" in every hierarchy that serves one of memory,
- * pids, cpu and freezer, plus the cgroup2 hierarchy when there is one (cgroup.kill and
+ * pids, cpu, cpuset and freezer, plus the cgroup2 hierarchy when there is one (cgroup.kill and
  * cpu.stat work there even without controllers).  The setup child joins them by writing "0"
  * to each cgroup.procs before anything else, so every sandbox process is accounted.
  */
@@ -21,7 +21,7 @@
 #include "common/parse.h"
 #include "runtime/rt_int.h"
 
-static const char *const ctrl_names[RT_CG_NCTRL] = {"memory", "pids", "cpu", "freezer"};
+static const char *const ctrl_names[RT_CG_NCTRL] = {"memory", "pids", "cpu", "cpuset", "freezer"};
 
 /* Copy a mountinfo field, undoing its octal escapes (\040 etc.). */
 static int unescape_field(const char *s, size_t n, char *out, size_t out_len)
@@ -234,7 +234,13 @@ int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret)
     for (int c = 0; c < RT_CG_NCTRL; c++) {
         if (l->v1[c][0]) {
             if (c == RT_CG_FREEZER && ret->v2 >= 0)
-                continue; /* cgroup.kill makes the v1 freezer unnecessary */
+                continue;            /* cgroup.kill makes the v1 freezer unnecessary */
+            if (c == RT_CG_CPUSET) { /* made on first use, see cpuset_v1 */
+                if ((size_t)snprintf(ret->cpuset_v1, sizeof(ret->cpuset_v1), "%s/airlock/%s",
+                                     l->v1[c], id) >= sizeof(ret->cpuset_v1))
+                    return -ENAMETOOLONG;
+                continue;
+            }
             int i = add_dir(ret, l->v1[c], id, false);
             if (i < 0)
                 return i;
@@ -261,6 +267,21 @@ static bool exists_at(const char *dir, const char *file)
     return access(path, F_OK) == 0;
 }
 
+void rt_cg_cpuset_fill(const char *dir)
+{
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    *strrchr(parent, '/') = 0;
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (size_t k = 0; k < 2; k++) {
+        cleanup_free char *mine = NULL, *theirs = NULL;
+        if (rt_cg_read_text(dir, files[k], &mine) < 0 || mine[strspn(mine, " \n")] != 0)
+            continue;
+        if (rt_cg_read_text(parent, files[k], &theirs) == 0)
+            rt_cg_write(dir, files[k], theirs);
+    }
+}
+
 /* Parent "<mnt>/airlock": on v2, enable the controllers we use for the children. */
 static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
 {
@@ -275,7 +296,7 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
     char top[PATH_MAX];
     snprintf(top, sizeof(top), "%s", parent);
     *strrchr(top, '/') = 0;
-    for (int c = RT_CG_MEMORY; c <= RT_CG_CPU; c++) {
+    for (int c = RT_CG_MEMORY; c <= RT_CG_CPUSET; c++) {
         if (cg->idx[c] != i)
             continue;
         char val[32];
@@ -283,7 +304,8 @@ static int prepare_parent(const struct rt_cg *cg, int i, struct al_err *err)
         int r = rt_cg_write(top, "cgroup.subtree_control", val);
         if (r >= 0)
             r = rt_cg_write(parent, "cgroup.subtree_control", val);
-        if (r < 0 && c != RT_CG_CPU)
+        /* cpu and cpuset only tune: a sandbox goes on without them */
+        if (r < 0 && c != RT_CG_CPU && c != RT_CG_CPUSET)
             return al_err_sys(err, AL_ERR_INTERNAL, -r, "enable %s controller in %s", ctrl_names[c],
                               parent);
     }
@@ -426,6 +448,8 @@ int rt_cg_remove(const struct rt_cg *cg, struct al_err *err)
             if (rmdir(cg->dirs[i]) < 0 && errno != ENOENT)
                 left++;
         }
+        if (cg->cpuset_v1[0] && rmdir(cg->cpuset_v1) < 0 && errno != ENOENT)
+            left++;
         if (!left || al_now_ms() > deadline)
             break;
         rt_cg_kill(cg);
@@ -435,6 +459,14 @@ int rt_cg_remove(const struct rt_cg *cg, struct al_err *err)
     if (left)
         return al_err_set(err, AL_ERR_INTERNAL, EBUSY, "cgroup %s: still busy", cg->dirs[0]);
     return 0;
+}
+
+int rt_cg_read_text(const char *dir, const char *file, char **ret)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    size_t n;
+    return al_read_file_at(AT_FDCWD, path, 4096, ret, &n);
 }
 
 int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret)

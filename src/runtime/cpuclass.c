@@ -5,11 +5,14 @@
  * host full of CPU-bound neighbours every wake-up of another sandbox (its agent, the
  * process an exec starts, each step of the round trip) waits up to a tick behind one of
  * them: bench/load.py's victim exec, p99 1.2 ms on a quiet host, takes 24 ms (p99) next to
- * ten bombs, and 4.7 ms once they are in the background class.  cgroup cpu.idle (Linux
- * 5.15; the v1 cpu controller and cgroup2 both have it) puts the whole group into the
- * SCHED_IDLE class: any task outside it that wakes preempts it at once, and it still gets
- * every cycle nobody else wants, up to its own limit.  That is the class for a sandbox
- * that is busy all the time, so the daemon samples every sandbox once a second:
+ * ten bombs.  cgroup cpu.idle (Linux 5.15; the v1 cpu controller and cgroup2 both have it)
+ * puts the whole group into the SCHED_IDLE class: any task outside it that wakes preempts it
+ * at once, and it still gets every cycle nobody else wants, up to its own limit.  That alone
+ * gets the victim to 4.7 ms: a new process (fork, exec) still often waits a tick on a CPU
+ * where an idle-class task runs, the host's own fork+exec too.  So the background class also
+ * keeps off the first foreground_cpus CPUs (cgroup cpuset; default 1): one CPU never has a
+ * background spinner on it, and the victim stays near its quiet p99.  That is the class for
+ * a sandbox that is busy all the time, so the daemon samples every sandbox once a second:
  *   hot:   throttled by its quota in at least HOT_THROTTLED periods of the last second, or
  *          HOT_PERCENT of its limit used (a limit no quota enforces: as many CPUs as the host);
  *   a hot sandbox goes to the background at once;
@@ -23,6 +26,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,14 +83,6 @@ static uint64_t now_usec(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static int read_text(const char *dir, const char *file, char **ret)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    size_t n;
-    return al_read_file_at(AT_FDCWD, path, 4096, ret, &n);
-}
-
 /* The CPU limit the quota enforces, in millis; the host's CPUs when there is none. */
 static uint32_t limit_millis(const struct rt_cg *cg)
 {
@@ -97,19 +94,146 @@ static uint32_t limit_millis(const struct rt_cg *cg)
     unsigned long long quota = 0, period = 0;
     cleanup_free char *a = NULL, *b = NULL;
     if (cg->is_v2[c]) {
-        if (read_text(cg->dirs[c], "cpu.max", &a) < 0 ||
+        if (rt_cg_read_text(cg->dirs[c], "cpu.max", &a) < 0 ||
             sscanf(a, "%llu %llu", &quota, &period) != 2)
             return host; /* "max 100000" too */
     } else {
-        if (read_text(cg->dirs[c], "cpu.cfs_quota_us", &a) < 0 ||
-            read_text(cg->dirs[c], "cpu.cfs_period_us", &b) < 0 || sscanf(a, "%llu", &quota) != 1 ||
-            sscanf(b, "%llu", &period) != 1)
+        if (rt_cg_read_text(cg->dirs[c], "cpu.cfs_quota_us", &a) < 0 ||
+            rt_cg_read_text(cg->dirs[c], "cpu.cfs_period_us", &b) < 0 ||
+            sscanf(a, "%llu", &quota) != 1 || sscanf(b, "%llu", &period) != 1)
             return host; /* "-1": no quota */
     }
     if (!period || !quota)
         return host;
     unsigned long long m = quota * 1000 / period;
     return m && m < host ? (uint32_t)m : host;
+}
+
+static unsigned foreground_cpus = 1;
+
+void rt_cpuclass_set_foreground_cpus(unsigned n)
+{
+    foreground_cpus = n;
+}
+
+#define CPUS_MAX 4096
+
+/* Parse a cpuset list ("0-3,8,10-11") into set; -EINVAL when it is not one. */
+static int cpus_parse(const char *s, bool *set)
+{
+    memset(set, 0, CPUS_MAX * sizeof(*set));
+    while (*s && *s != '\n') {
+        char *end;
+        unsigned long a = strtoul(s, &end, 10), b = a;
+        if (end == s)
+            return -EINVAL;
+        if (*end == '-') {
+            s = end + 1;
+            b = strtoul(s, &end, 10);
+            if (end == s)
+                return -EINVAL;
+        }
+        if (a > b || b >= CPUS_MAX)
+            return -EINVAL;
+        for (unsigned long i = a; i <= b; i++)
+            set[i] = true;
+        s = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end && *end != '\n')
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static void cpus_format(const bool *set, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (unsigned i = 0; i < CPUS_MAX && o < len; i++) {
+        if (!set[i])
+            continue;
+        unsigned j = i;
+        while (j + 1 < CPUS_MAX && set[j + 1])
+            j++;
+        o += (size_t)snprintf(out + o, len - o, "%s%u", o ? "," : "", i);
+        if (j > i && o < len)
+            o += (size_t)snprintf(out + o, len - o, "-%u", j);
+        i = j;
+    }
+}
+
+int rt_cpuclass_background_cpus(const char *parent_cpus, unsigned foreground, char *out, size_t len)
+{
+    static __thread bool set[CPUS_MAX];
+    if (cpus_parse(parent_cpus, set) < 0)
+        return -EINVAL;
+    unsigned dropped = 0, left = 0;
+    for (unsigned i = 0; i < CPUS_MAX; i++) {
+        if (set[i] && dropped < foreground) {
+            set[i] = false;
+            dropped++;
+        } else {
+            left += set[i];
+        }
+    }
+    if (!left || !dropped)
+        return -ENOENT;
+    cpus_format(set, out, len);
+    return 0;
+}
+
+/* Move every process listed in list_dir/cgroup.procs into dir (a v1 cpuset cgroup).  A
+ * process forked during a pass by a parent not yet moved is found by the next (what forks
+ * after its parent moved is born in dir); while in the background, each sample sweeps once
+ * more. */
+static void cpuset_sweep(const char *list_dir, const char *dir, int passes)
+{
+    char to[PATH_MAX + 16];
+    snprintf(to, sizeof(to), "%s/cgroup.procs", dir);
+    for (int pass = 0; pass < passes; pass++) {
+        char from[PATH_MAX + 16];
+        snprintf(from, sizeof(from), "%s/cgroup.procs", list_dir);
+        cleanup_free char *pids = NULL;
+        size_t n;
+        if (al_read_file_at(AT_FDCWD, from, 1u << 20, &pids, &n) < 0)
+            return;
+        for (char *p = pids, *save = NULL, *tok; (tok = strtok_r(p, "\n", &save)); p = NULL)
+            al_write_string(to, tok); /* gone meanwhile: nothing to move */
+    }
+}
+
+/* Confine the sandbox to the CPUs its parent has but the first foreground_cpus, or give it
+ * all of its parent's again.  Best effort: without a cpuset the background class is
+ * cpu.idle alone.  On cgroup2 the sandbox's own cgroup has the cpuset; a v1 cpuset
+ * hierarchy gets the sandbox's dir on first use, and its processes are moved into it (and
+ * stay there: coming back only widens its CPUs). */
+static void cpuset_confine(const struct rt_cg *cg, bool confine)
+{
+    int s = cg->idx[RT_CG_CPUSET];
+    if ((s < 0 && !cg->cpuset_v1[0]) || !foreground_cpus)
+        return;
+    char dir[PATH_MAX], parent[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", s >= 0 ? cg->dirs[s] : cg->cpuset_v1);
+    snprintf(parent, sizeof(parent), "%s", dir);
+    *strrchr(parent, '/') = 0;
+    bool v1 = s < 0;
+    if (v1 && !confine && access(dir, F_OK) < 0)
+        return; /* never confined */
+    if (v1 && confine) {
+        if ((mkdir(parent, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(dir, 0755) < 0 && errno != EEXIST))
+            return;
+        rt_cg_cpuset_fill(parent);
+        rt_cg_cpuset_fill(dir);
+    }
+    cleanup_free char *cpus = NULL;
+    if (rt_cg_read_text(parent, v1 ? "cpuset.effective_cpus" : "cpuset.cpus.effective", &cpus) < 0)
+        return;
+    char bg[1024];
+    if (!confine)
+        rt_cg_write(dir, "cpuset.cpus", cpus);
+    else if (rt_cpuclass_background_cpus(cpus, foreground_cpus, bg, sizeof(bg)) == 0 &&
+             rt_cg_write(dir, "cpuset.cpus", bg) == 0 && v1)
+        cpuset_sweep(cg->dirs[cg->v2 >= 0 ? cg->v2 : 0], dir, 3);
 }
 
 int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved)
@@ -134,6 +258,8 @@ int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved)
     rt_cg_cpu_usec(cg, &usage);
     rt_cg_read_key(cg->dirs[c], "cpu.stat", "nr_throttled", &thr);
     int move = rt_cpuclass_step(&sb->cpu.state, now_usec(), usage, thr, sb->cpu.limit_millis);
+    if (!move && sb->cpu.state.background && cg->cpuset_v1[0] && foreground_cpus)
+        cpuset_sweep(cg->dirs[cg->v2 >= 0 ? cg->v2 : 0], cg->cpuset_v1, 1);
     if (!move)
         return 0;
     int r = rt_cg_write(cg->dirs[c], "cpu.idle", move > 0 ? "1" : "0");
@@ -143,6 +269,7 @@ int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved)
         sb->cpu.unsupported = true;
         return r;
     }
+    cpuset_confine(cg, move > 0);
     __atomic_store_n(&sb->cpu.background, move > 0, __ATOMIC_RELAXED);
     *moved = move;
     return 0;

@@ -173,6 +173,10 @@ int rt_sandbox_stats(struct rt_sandbox *sb, struct rt_stats *ret, struct al_err 
 int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved);
 /* Whether it is in the background now (any thread). */
 bool rt_sandbox_cpu_background(struct rt_sandbox *sb);
+/* How many CPUs (the lowest numbered) sandboxes in the background are kept off, so that
+ * foreground work always finds a CPU without a background spinner on it (cgroup cpuset);
+ * 0: none.  Default 1.  Set before the first rt_sandbox_cpu_tick. */
+void rt_cpuclass_set_foreground_cpus(unsigned n);
 
 /* After a daemon restart: take over a sandbox a previous airlockd created, still running
  * (its PID 1 outlives the daemon and waits for a new channel).  spec needs only id,

@@ -13,7 +13,15 @@
 
 /* ---- cgroups (cgroup.c) ---------------------------------------------------------------- */
 
-enum rt_cg_ctrl { RT_CG_MEMORY = 0, RT_CG_PIDS, RT_CG_CPU, RT_CG_FREEZER, RT_CG_NCTRL };
+/* cpuset holds no limit: it confines a sandbox in the background CPU class (cpuclass.c). */
+enum rt_cg_ctrl {
+    RT_CG_MEMORY = 0,
+    RT_CG_PIDS,
+    RT_CG_CPU,
+    RT_CG_CPUSET,
+    RT_CG_FREEZER,
+    RT_CG_NCTRL
+};
 
 /* Where the hierarchies are mounted.  A controller is served either by its own v1 hierarchy
  * (v1[c] set) or by the cgroup2 hierarchy (v2_has[c]). */
@@ -43,6 +51,9 @@ struct rt_cg {
     int idx[RT_CG_NCTRL];                     /* which dir holds each controller, -1 none */
     bool is_v2[RT_CG_MAXDIRS];
     int v2; /* index of the cgroup2 dir (for cgroup.kill, cpu.stat), -1 none */
+    /* a v1 cpuset hierarchy's "<mount>/airlock/<id>": made only when the sandbox first goes
+     * to the background (cpuclass.c), so creates pay nothing for it; "" without one */
+    char cpuset_v1[PATH_MAX];
 };
 
 int rt_cg_plan(const struct rt_cg_layout *l, const char *id, struct rt_cg *ret);
@@ -62,6 +73,11 @@ int rt_cg_cpu_usec(const struct rt_cg *cg, uint64_t *ret);
  * Negative errno on failure. */
 int rt_cg_write(const char *dir, const char *file, const char *val);
 int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+/* dir/file's content (up to 4 KiB, NUL-terminated), to free */
+int rt_cg_read_text(const char *dir, const char *file, char **ret);
+/* A v1 cpuset dir starts with no CPUs and no memory nodes and takes no task until it has
+ * both: give it its parent's where it has none (best effort). */
+void rt_cg_cpuset_fill(const char *dir);
 int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
 
 /* ---- CPU class (cpuclass.c) -------------------------------------------------------------- */
@@ -76,6 +92,11 @@ struct rt_cpuclass {
  * sandbox goes to the background, -1 when it comes back, 0 when it stays (pure). */
 int rt_cpuclass_step(struct rt_cpuclass *c, uint64_t now_usec, uint64_t usage_usec,
                      uint64_t throttled, uint32_t limit_millis);
+/* The CPUs a sandbox in the background keeps: parent_cpus (a cpuset list, "0-3,8") without
+ * its first `foreground` CPUs, as a list in out.  -ENOENT when that leaves none or takes none
+ * (then it is not confined), -EINVAL for a list that is not one (pure). */
+int rt_cpuclass_background_cpus(const char *parent_cpus, unsigned foreground, char *out,
+                                size_t len);
 /* How many processes the memory controller has OOM-killed (oom_kill in memory.events, or in
  * v1 memory.oom_control); -ENOENT without a memory cgroup or counter. */
 int rt_cg_oom_kills(const struct rt_cg *cg, uint64_t *ret);

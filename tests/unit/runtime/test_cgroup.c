@@ -15,6 +15,7 @@ static const char hybrid[] =
     "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
     "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
     "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
+    "34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset\n"
     "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
     "37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer\n"
     "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
@@ -41,7 +42,8 @@ static void test_hybrid(void **state)
     assert_string_equal(l.v2_super_opts, "rw");
     assert_string_equal(l.v1[RT_CG_MEMORY], "/sys/fs/cgroup/memory");
     assert_string_equal(l.v1[RT_CG_PIDS], "/sys/fs/cgroup/pids");
-    assert_string_equal(l.v1[RT_CG_CPU], "/sys/fs/cgroup/cpu");
+    assert_string_equal(l.v1[RT_CG_CPU], "/sys/fs/cgroup/cpu"); /* not cpuset's, nor cpuacct's */
+    assert_string_equal(l.v1[RT_CG_CPUSET], "/sys/fs/cgroup/cpuset");
     assert_string_equal(l.v1[RT_CG_FREEZER], "/sys/fs/cgroup/freezer");
     rt_cg_layout_set_v2_controllers(&l, "");
     assert_string_equal(rt_cg_layout_name(&l), "hybrid");
@@ -49,6 +51,9 @@ static void test_hybrid(void **state)
     struct rt_cg cg;
     assert_int_equal(rt_cg_plan(&l, "abc", &cg), 0);
     assert_int_equal(cg.n, 4); /* unified + memory + pids + cpu; no freezer with cgroup.kill */
+    /* the v1 cpuset dir is made only when the sandbox goes to the background */
+    assert_int_equal(cg.idx[RT_CG_CPUSET], -1);
+    assert_string_equal(cg.cpuset_v1, "/sys/fs/cgroup/cpuset/airlock/abc");
     assert_int_equal(cg.v2, 0);
     assert_string_equal(cg.dirs[0], "/sys/fs/cgroup/unified/airlock/abc");
     assert_string_equal(cg.dirs[cg.idx[RT_CG_MEMORY]], "/sys/fs/cgroup/memory/airlock/abc");
@@ -74,6 +79,8 @@ static void test_pure_v2(void **state)
     assert_int_equal(cg.idx[RT_CG_MEMORY], 0);
     assert_int_equal(cg.idx[RT_CG_PIDS], 0);
     assert_int_equal(cg.idx[RT_CG_CPU], 0);
+    assert_int_equal(cg.idx[RT_CG_CPUSET], 0);
+    assert_string_equal(cg.cpuset_v1, "");
     assert_true(cg.is_v2[0]);
     assert_string_equal(cg.dirs[0], "/sys/fs/cgroup/airlock/x1");
     /* without memory in cgroup.controllers the layout is not usable */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake_files.h"
@@ -168,6 +169,94 @@ static void test_tick_writes_cpu_idle(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_background_cpus(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(rt_cpuclass_background_cpus("0-1\n", 1, out, sizeof(out)), 0);
+    assert_string_equal(out, "1");
+    assert_int_equal(rt_cpuclass_background_cpus("0-3", 1, out, sizeof(out)), 0);
+    assert_string_equal(out, "1-3");
+    assert_int_equal(rt_cpuclass_background_cpus("0-3,8,10-11\n", 2, out, sizeof(out)), 0);
+    assert_string_equal(out, "2-3,8,10-11");
+    assert_int_equal(rt_cpuclass_background_cpus("1,3", 1, out, sizeof(out)), 0);
+    assert_string_equal(out, "3");
+    assert_int_equal(rt_cpuclass_background_cpus("4-7", 1, out, sizeof(out)), 0);
+    assert_string_equal(out, "5-7");
+    /* nothing left, nothing taken: not confined */
+    assert_int_equal(rt_cpuclass_background_cpus("0\n", 1, out, sizeof(out)), -ENOENT);
+    assert_int_equal(rt_cpuclass_background_cpus("0-3", 4, out, sizeof(out)), -ENOENT);
+    assert_int_equal(rt_cpuclass_background_cpus("0-3", 0, out, sizeof(out)), -ENOENT);
+    assert_int_equal(rt_cpuclass_background_cpus("\n", 1, out, sizeof(out)), -ENOENT);
+    /* not lists */
+    assert_int_equal(rt_cpuclass_background_cpus("x", 1, out, sizeof(out)), -EINVAL);
+    assert_int_equal(rt_cpuclass_background_cpus("3-1", 1, out, sizeof(out)), -EINVAL);
+    assert_int_equal(rt_cpuclass_background_cpus("0-", 1, out, sizeof(out)), -EINVAL);
+    assert_int_equal(rt_cpuclass_background_cpus("0;1", 1, out, sizeof(out)), -EINVAL);
+    assert_int_equal(rt_cpuclass_background_cpus("0-99999", 1, out, sizeof(out)), -EINVAL);
+}
+
+/* A sandbox in the background keeps off the first CPU of its parent's (cgroup cpuset), and
+ * gets them all back when it comes back. */
+static void test_tick_confines_to_background_cpus(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/airlock-cpuclass-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/sb", base);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    put(base, "cpuset.cpus.effective", "0-3\n");
+    struct rt_sandbox *sb = fake_sandbox(dir, "0\n");
+    put(dir, "cpuset.cpus", "0-3\n");
+    /* cgroup2: cpu and cpuset in the sandbox's own dir (v1's lazy dir: the integration test) */
+    sb->cg.idx[RT_CG_CPUSET] = 0;
+    sb->cg.is_v2[0] = true;
+    sb->cg.v2 = 0;
+    put(dir, "cpu.max", "25000 100000\n");
+    put(dir, "cpu.stat", "usage_usec 1000000\nnr_throttled 0\n");
+    int moved;
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    assert_int_equal(sb->cpu.limit_millis, 250);
+    usleep(2000);
+    put(dir, "cpu.stat", "usage_usec 11000000\nnr_throttled 0\n");
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    assert_int_equal(moved, 1);
+    assert_int_equal(strncmp(get(dir, "cpuset.cpus"), "1-3\n", 4), 0);
+    for (int i = 0; i < 5; i++) { /* five calm samples */
+        usleep(2000);
+        assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    }
+    assert_int_equal(moved, -1);
+    assert_int_equal(strncmp(get(dir, "cpuset.cpus"), "0-3\n", 4), 0);
+    rt_sb_free(sb);
+
+    /* --foreground-cpus 0: cpu.idle alone */
+    rt_cpuclass_set_foreground_cpus(0);
+    sb = fake_sandbox(dir, "0\n");
+    sb->cg.idx[RT_CG_CPUSET] = 0;
+    sb->cg.is_v2[0] = true;
+    sb->cg.v2 = 0;
+    put(dir, "cpu.stat", "usage_usec 1000000\nnr_throttled 0\n");
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    usleep(2000);
+    put(dir, "cpu.stat", "usage_usec 21000000\nnr_throttled 0\n");
+    assert_int_equal(rt_sandbox_cpu_tick(sb, &moved), 0);
+    assert_int_equal(moved, 1);
+    assert_int_equal(get(dir, "cpu.idle")[0], '1');
+    assert_int_equal(strncmp(get(dir, "cpuset.cpus"), "0-3\n", 4), 0);
+    rt_sb_free(sb);
+    rt_cpuclass_set_foreground_cpus(1);
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        unput(dir, files[i]);
+    unput(dir, "cpuset.cpus");
+    unput(dir, "cpu.max");
+    unput(base, "cpuset.cpus.effective");
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(rmdir(base), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +264,8 @@ int main(void)
         cmocka_unit_test(test_comes_back_only_after_five_calm_seconds),
         cmocka_unit_test(test_bad_samples_judge_nothing),
         cmocka_unit_test(test_tick_writes_cpu_idle),
+        cmocka_unit_test(test_background_cpus),
+        cmocka_unit_test(test_tick_confines_to_background_cpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,10 +53,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: airlockd --state-dir DIR --listen 127.0.0.1:PORT [--log-level "
             "error|warn|info|debug] [--log-format json|plain] [--agent PATH]\n"
-            "               [--no-favordynmods] [--no-cpu-background] [--pull-stall-timeout "
-            "SECONDS]\n"
+            "               [--no-favordynmods] [--pull-stall-timeout SECONDS]\n"
             "               [--request-timeout SECONDS] [--response-timeout SECONDS]\n"
-            "               [--foreground-cpus N]\n"
+            "               [--no-cpu-background] [--foreground-cpus N]\n"
             "  --no-cpu-background   keep sandboxes that run flat out at their CPU limit in the\n"
             "                        normal class (by default they are moved to the background\n"
             "                        class, cgroup cpu.idle, so they cannot delay others)\n"

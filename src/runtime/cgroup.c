@@ -466,16 +466,13 @@ int rt_cg_read_text(const char *dir, const char *file, char **ret)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     size_t n;
-    return al_read_file_at(AT_FDCWD, path, 4096, ret, &n);
+    return al_read_file_at(AT_FDCWD, path, 65536, ret, &n);
 }
 
 int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
     cleanup_free char *buf = NULL;
-    size_t n;
-    int r = al_read_file_at(AT_FDCWD, path, 4096, &buf, &n);
+    int r = rt_cg_read_text(dir, file, &buf);
     if (r < 0)
         return r;
     buf[strcspn(buf, "\n")] = 0;
@@ -484,11 +481,8 @@ int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret)
 
 int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
 {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
     cleanup_free char *buf = NULL;
-    size_t n;
-    int r = al_read_file_at(AT_FDCWD, path, 65536, &buf, &n);
+    int r = rt_cg_read_text(dir, file, &buf);
     if (r < 0)
         return r;
     size_t kl = strlen(key);

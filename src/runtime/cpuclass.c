@@ -91,22 +91,22 @@ static uint32_t limit_millis(const struct rt_cg *cg)
     int c = cg->idx[RT_CG_CPU];
     if (c < 0)
         return host;
-    unsigned long long quota = 0, period = 0;
+    long long quota = 0, period = 0;
     cleanup_free char *a = NULL, *b = NULL;
     if (cg->is_v2[c]) {
         if (rt_cg_read_text(cg->dirs[c], "cpu.max", &a) < 0 ||
-            sscanf(a, "%llu %llu", &quota, &period) != 2)
+            sscanf(a, "%lld %lld", &quota, &period) != 2)
             return host; /* "max 100000" too */
     } else {
         if (rt_cg_read_text(cg->dirs[c], "cpu.cfs_quota_us", &a) < 0 ||
             rt_cg_read_text(cg->dirs[c], "cpu.cfs_period_us", &b) < 0 ||
-            sscanf(a, "%llu", &quota) != 1 || sscanf(b, "%llu", &period) != 1)
-            return host; /* "-1": no quota */
+            sscanf(a, "%lld", &quota) != 1 || sscanf(b, "%lld", &period) != 1)
+            return host;
     }
-    if (!period || !quota)
-        return host;
-    unsigned long long m = quota * 1000 / period;
-    return m && m < host ? (uint32_t)m : host;
+    if (period <= 0 || quota <= 0)
+        return host; /* v1 "-1": no quota */
+    long long m = quota * 1000 / period;
+    return m > 0 && m < host ? (uint32_t)m : host;
 }
 
 static unsigned foreground_cpus = 1;
@@ -218,21 +218,26 @@ static void cpuset_confine(const struct rt_cg *cg, bool confine)
     bool v1 = s < 0;
     if (v1 && !confine && access(dir, F_OK) < 0)
         return; /* never confined */
-    if (v1 && confine) {
-        if ((mkdir(parent, 0755) < 0 && errno != EEXIST) ||
-            (mkdir(dir, 0755) < 0 && errno != EEXIST))
-            return;
+    if (v1 && confine && mkdir(parent, 0755) < 0 && errno != EEXIST)
+        return;
+    if (v1 && confine)
         rt_cg_cpuset_fill(parent);
-        rt_cg_cpuset_fill(dir);
-    }
     cleanup_free char *cpus = NULL;
     if (rt_cg_read_text(parent, v1 ? "cpuset.effective_cpus" : "cpuset.cpus.effective", &cpus) < 0)
         return;
-    char bg[1024];
-    if (!confine)
+    if (!confine) {
         rt_cg_write(dir, "cpuset.cpus", cpus);
-    else if (rt_cpuclass_background_cpus(cpus, foreground_cpus, bg, sizeof(bg)) == 0 &&
-             rt_cg_write(dir, "cpuset.cpus", bg) == 0 && v1)
+        return;
+    }
+    char bg[1024];
+    if (rt_cpuclass_background_cpus(cpus, foreground_cpus, bg, sizeof(bg)) < 0)
+        return; /* one CPU: nothing to keep it off */
+    if (v1) {   /* the dir exists only once the sandbox was confined: see the sweep per sample */
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return;
+        rt_cg_cpuset_fill(dir);
+    }
+    if (rt_cg_write(dir, "cpuset.cpus", bg) == 0 && v1)
         cpuset_sweep(cg->dirs[cg->v2 >= 0 ? cg->v2 : 0], dir, 3);
 }
 
@@ -258,7 +263,8 @@ int rt_sandbox_cpu_tick(struct rt_sandbox *sb, int *moved)
     rt_cg_cpu_usec(cg, &usage);
     rt_cg_read_key(cg->dirs[c], "cpu.stat", "nr_throttled", &thr);
     int move = rt_cpuclass_step(&sb->cpu.state, now_usec(), usage, thr, sb->cpu.limit_millis);
-    if (!move && sb->cpu.state.background && cg->cpuset_v1[0] && foreground_cpus)
+    if (!move && sb->cpu.state.background && cg->cpuset_v1[0] && foreground_cpus &&
+        access(cg->cpuset_v1, F_OK) == 0) /* confined on v1: catch what forked past the sweep */
         cpuset_sweep(cg->dirs[cg->v2 >= 0 ? cg->v2 : 0], cg->cpuset_v1, 1);
     if (!move)
         return 0;

@@ -69,16 +69,15 @@ int rt_cg_remove(const struct rt_cg *cg, struct al_err *err);
 int rt_cg_stats(const struct rt_cg *cg, struct rt_stats *ret);
 /* CPU time used by everything inside, in microseconds; -ENOENT without a counter. */
 int rt_cg_cpu_usec(const struct rt_cg *cg, uint64_t *ret);
-/* Write val to dir/file; read "key value" from dir/file (cpu.stat, memory.events).
- * Negative errno on failure. */
+/* dir/file: write val; read its content (up to 64 KiB, NUL-terminated, to free), a number,
+ * or the number after "key " (cpu.stat, memory.events).  Negative errno on failure. */
 int rt_cg_write(const char *dir, const char *file, const char *val);
-int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
-/* dir/file's content (up to 4 KiB, NUL-terminated), to free */
 int rt_cg_read_text(const char *dir, const char *file, char **ret);
+int rt_cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
 /* A v1 cpuset dir starts with no CPUs and no memory nodes and takes no task until it has
  * both: give it its parent's where it has none (best effort). */
 void rt_cg_cpuset_fill(const char *dir);
-int rt_cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
 
 /* ---- CPU class (cpuclass.c) -------------------------------------------------------------- */
 
